@@ -1,0 +1,253 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SaeCluster.Client.Views;
+using SaeCluster.Compute;
+using SaeCluster.Sae;
+using Spectre.Console;
+
+namespace SaeCluster.Client.Commands;
+
+/// <summary><c>saectl bench synthetic | step</c>: recovery of known features, and training-step speed.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("bench", "Benchmarks: feature recovery on synthetic data, and training-step speed");
+        cmd.Subcommands.Add(Synthetic());
+        cmd.Subcommands.Add(Step());
+        return cmd;
+    }
+
+    static readonly Option<bool> Json = new("--json") { Description = "print results as JSON on stdout" };
+
+    // ---- synthetic --------------------------------------------------------------------------------
+
+    /// <summary>Targets from the issue: MMCS ≥ 0.95 for TopK/BatchTopK/JumpReLU, ≥ 0.85 for ReLU+L1.</summary>
+    public static double MmcsTarget(SaeArchitecture a) => a == SaeArchitecture.Relu ? 0.85 : 0.95;
+
+    static Command Synthetic()
+    {
+        var dIn = new Option<int>("--d-in") { Description = "activation dimension", DefaultValueFactory = _ => 64 };
+        var features = new Option<int>("--features") { Description = "true features (= SAE width)", DefaultValueFactory = _ => 256 };
+        var l0 = new Option<double>("--l0") { Description = "true mean active features per token", DefaultValueFactory = _ => 5 };
+        var tokens = new Option<long>("--tokens") { Description = "training tokens", DefaultValueFactory = _ => 20_000_000 };
+        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 4096 };
+        var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
+        var archs = new Option<string>("--arch") { Description = "comma-separated architectures", DefaultValueFactory = _ => "relu,topk,batchtopk,jumprelu" };
+        var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
+        var cmd = new Command("synthetic", "Train each architecture on ground-truth features in superposition; report MMCS, FVU, L0, dead fraction");
+        foreach (var o in new Option[] { dIn, features, l0, tokens, batch, seed, archs, Json, quiet }) cmd.Options.Add(o);
+        cmd.SetAction((pr, ct) => CliErrors.Run(() =>
+        {
+            var list = pr.GetValue(archs)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(a => SaeArchitectureNames.Parse(a, "--arch")).ToArray();
+            var result = RunSynthetic(pr.GetValue(dIn), pr.GetValue(features), pr.GetValue(l0), pr.GetValue(tokens), pr.GetValue(batch),
+                (ulong)pr.GetValue(seed), list, pr.GetValue(quiet), ct);
+            if (pr.GetValue(Json)) Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else PrintSynthetic(result);
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+
+    /// <summary>The SAE each architecture gets: width = true features, sparsity aimed at the true L0.</summary>
+    public static SaeConfig SyntheticSae(SaeArchitecture a, int features, double trueL0) => a switch
+    {
+        SaeArchitecture.TopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: 4e-3f, warmupSteps: 200),
+        SaeArchitecture.BatchTopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: 4e-3f, warmupSteps: 200),
+        SaeArchitecture.Relu => new SaeConfig(a, features, l1: 0.02f, lr: 4e-3f, warmupSteps: 200),
+        _ => new SaeConfig(a, features, l0Coefficient: 0.02f, lr: 4e-3f, warmupSteps: 200, thresholdInit: 0.05f, bandwidth: 0.05f),
+    };
+
+    public static JsonObject RunSynthetic(int dIn, int features, double trueL0, long tokens, int batch, ulong seed,
+        SaeArchitecture[] archs, bool quiet, CancellationToken ct)
+    {
+        if (archs.Length == 0) throw new ConfigException("--arch", "names no architecture");
+        using var source = new SyntheticFeatures(dIn, features, trueL0, seed);
+        var config = new TrainingConfig(archs.Select(a => SyntheticSae(a, features, trueL0)).ToArray(), tokens, batch, seed,
+            logEvery: 100, checkpointEvery: 0, deadTokens: 1_000_000, evalTokens: 262_144);
+        using var trainer = new MultiSaeTrainer(config, source);
+        var sw = Stopwatch.StartNew();
+        trainer.Initialize();
+        TrainingView.WithProgress("synthetic", config.TotalSteps, quiet, report => { trainer.Run(ct, report); return 0; });
+        var evals = trainer.Evaluate(ct);
+        var rows = new JsonArray();
+        for (int i = 0; i < trainer.Learners.Count; i++)
+        {
+            var l = trainer.Learners[i];
+            double mmcs = source.Mmcs(l.Sae.Decoder.Value, l.Config.Width);
+            rows.Add(new JsonObject
+            {
+                ["arch"] = l.Config.Architecture.ToName(),
+                ["width"] = l.Config.Width,
+                ["mmcs"] = mmcs,
+                ["mmcs_target"] = MmcsTarget(l.Config.Architecture),
+                ["pass"] = mmcs >= MmcsTarget(l.Config.Architecture),
+                ["fvu"] = evals[i].Fvu,
+                ["l0"] = evals[i].L0,
+                ["dead_fraction"] = evals[i].DeadFraction,
+            });
+        }
+        return new JsonObject
+        {
+            ["d_in"] = dIn, ["features"] = features, ["true_l0"] = trueL0, ["tokens"] = tokens, ["batch"] = batch,
+            ["seconds"] = sw.Elapsed.TotalSeconds, ["saes"] = rows,
+        };
+    }
+
+    static void PrintSynthetic(JsonObject r)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title($"[bold]Synthetic recovery[/]: {r["features"]} features in d={r["d_in"]}, true L0 {r["true_l0"]}, {r["tokens"]:N0} tokens, {(double)r["seconds"]!:F0} s");
+        foreach (var c in new[] { "arch", "MMCS", "target", "FVU", "L0", "dead", "" }) table.AddColumn(new TableColumn(c).RightAligned());
+        foreach (var s in r["saes"]!.AsArray())
+        {
+            bool pass = (bool)s!["pass"]!;
+            table.AddRow((string)s["arch"]!, ((double)s["mmcs"]!).ToString("F3"), $"≥ {(double)s["mmcs_target"]!:F2}", ((double)s["fvu"]!).ToString("F4"),
+                ((double)s["l0"]!).ToString("F2"), ((double)s["dead_fraction"]!).ToString("P1"), pass ? "[green]pass[/]" : "[red]below target[/]");
+        }
+        AnsiConsole.Write(table);
+    }
+
+    // ---- step ---------------------------------------------------------------------------------------
+
+    static Command Step()
+    {
+        var dIn = new Option<int>("--d-in") { DefaultValueFactory = _ => 2304 };
+        var width = new Option<int>("--width") { DefaultValueFactory = _ => 16384 };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 4096 };
+        var arch = new Option<string>("--arch") { DefaultValueFactory = _ => "topk" };
+        var k = new Option<int>("--k") { DefaultValueFactory = _ => 64 };
+        var steps = new Option<int>("--steps") { Description = "timed steps", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<int>("--warmup") { Description = "untimed steps first", DefaultValueFactory = _ => 2 };
+        var precision = new Option<string>("--precision") { DefaultValueFactory = _ => "auto" };
+        var peer = new Option<bool>("--peer") { Description = "also run the PyTorch peer (bench/torch_sae_step.py) in this run and report ratios" };
+        var peerSteps = new Option<int>("--peer-steps") { DefaultValueFactory = _ => 3 };
+        var cmd = new Command("step", "Time one training step of one SAE (ms/step, tokens/s) against the GEMM peak measured in the same run");
+        foreach (var o in new Option[] { dIn, width, batch, arch, k, steps, warmup, precision, peer, peerSteps, Json }) cmd.Options.Add(o);
+        cmd.SetAction((pr, ct) => CliErrors.Run(() =>
+        {
+            var a = SaeArchitectureNames.Parse(pr.GetValue(arch)!, "--arch");
+            var r = RunStep(a, pr.GetValue(dIn), pr.GetValue(width), pr.GetValue(batch), pr.GetValue(k), pr.GetValue(steps), pr.GetValue(warmup),
+                TrainCommand.ParsePrecision(pr.GetValue(precision)), ct);
+            if (pr.GetValue(peer)) AddPeer(r, pr.GetValue(peerSteps));
+            if (pr.GetValue(Json)) Console.WriteLine(r.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else PrintStep(r);
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+
+    public static JsonObject RunStep(SaeArchitecture arch, int dIn, int width, int batch, int k, int steps, int warmup,
+        EncoderPrecision precision, CancellationToken ct)
+    {
+        var sae = arch switch
+        {
+            SaeArchitecture.TopK or SaeArchitecture.BatchTopK => new SaeConfig(arch, width, k: k),
+            SaeArchitecture.Relu => new SaeConfig(arch, width, l1: 1f),
+            _ => new SaeConfig(arch, width, l0Coefficient: 1e-3f),
+        };
+        // realistic codes need structured data: sparse features in superposition, fixed batches
+        using var source = new SyntheticFeatures(dIn, Math.Max(width, 1024), Math.Max(8, k), 1);
+        var config = new TrainingConfig([sae], tokens: (long)batch * (steps + warmup + 1), batchSize: batch, precision: precision, checkpointEvery: 0);
+        bool bf16 = precision == EncoderPrecision.BFloat16 || (precision == EncoderPrecision.Auto && Gemm.HasFastBf16);
+        using var trainer = new MultiSaeTrainer(config, source);
+        trainer.Initialize();
+        var x = new float[batch * dIn];
+        source.ReadBatch(0, batch, x);
+        var rowVar = new float[batch];
+        double totalVar = batch;
+        var learner = trainer.Learners[0];
+        var times = new List<double>();
+        for (int i = 0; i < warmup + steps; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var sw = Stopwatch.StartNew();
+            learner.TrainStep(x, rowVar, totalVar, trainer.Workspace, config.TotalSteps, (long)i * batch, config.DeadTokens, precision);
+            if (i >= warmup) times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        double ms = times[times.Count / 2];
+        double fp32Peak = GemmPeak.MeasureGflops(batch, width, dIn, bf16: false);
+        double bf16Peak = Gemm.HasFastBf16 ? GemmPeak.MeasureGflops(batch, width, dIn, bf16: true) : 0;
+        double encoderFlops = 2.0 * batch * dIn * width;
+        double usedPeak = bf16 ? bf16Peak : fp32Peak;
+        return new JsonObject
+        {
+            ["arch"] = arch.ToName(), ["d_in"] = dIn, ["width"] = width, ["batch"] = batch, ["k"] = k,
+            ["precision"] = bf16 ? "bf16" : "fp32", ["gemm_backend"] = Gemm.Backend, ["threads"] = Environment.ProcessorCount,
+            ["ms_per_step"] = ms, ["tokens_per_s"] = batch / (ms / 1000),
+            ["gemm_fp32_gflops"] = fp32Peak, ["gemm_bf16_gflops"] = bf16Peak,
+            // the encoder GEMM alone at the measured peak, as a share of the step: 1.0 would mean the step is all GEMM
+            ["encoder_gemm_share"] = encoderFlops / (usedPeak * 1e9) / (ms / 1000),
+            // a dense trainer does ≥ 5 GEMMs of this size per step (encoder, decoder, 3 gradients)
+            ["dense_equivalent_tflops"] = 5 * encoderFlops / (ms / 1000) / 1e12,
+            ["l0"] = trainer.Learners[0].Step > 0 ? (double)trainer.Workspace.Main.Nnz / batch : 0,
+        };
+    }
+
+    static void AddPeer(JsonObject r, int peerSteps)
+    {
+        string script = FindPeerScript();
+        var psi = new ProcessStartInfo("/usr/bin/python3")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var a in new[] { script, "--d-in", r["d_in"]!.ToString(), "--width", r["width"]!.ToString(), "--batch", r["batch"]!.ToString(),
+            "--k", r["k"]!.ToString(), "--steps", peerSteps.ToString(CultureInfo.InvariantCulture), "--json" })
+            psi.ArgumentList.Add(a);
+        psi.Environment["OPENBLAS_CORETYPE"] = "SkylakeX";
+        using var p = Process.Start(psi) ?? throw new IOException("could not start /usr/bin/python3");
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new IOException($"the PyTorch peer failed (exit {p.ExitCode}): {stderr.Result.Trim()}");
+        var peer = JsonNode.Parse(stdout)!.AsObject();
+        double ours = (double)r["tokens_per_s"]!;
+        var ratios = new JsonObject();
+        double best = 0;
+        foreach (var (name, v) in peer["variants"]!.AsObject())
+        {
+            double t = (double)v!["tokens_per_s"]!;
+            ratios[name] = ours / t;
+            best = Math.Max(best, t);
+        }
+        r["peer"] = peer.DeepClone();
+        r["speedup_vs_peer"] = ratios;
+        r["speedup_vs_peer_best"] = ours / best;
+    }
+
+    static string FindPeerScript()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+        {
+            string p = Path.Combine(dir.FullName, "bench", "torch_sae_step.py");
+            if (File.Exists(p)) return p;
+        }
+        string cwd = Path.Combine(Environment.CurrentDirectory, "bench", "torch_sae_step.py");
+        if (File.Exists(cwd)) return cwd;
+        throw new ConfigException("--peer", "bench/torch_sae_step.py not found (run from the repository)");
+    }
+
+    static void PrintStep(JsonObject r)
+    {
+        var table = new Table().Border(TableBorder.Rounded).Title($"[bold]{r["arch"]} step[/]: d_in {r["d_in"]}, width {r["width"]}, batch {r["batch"]}, k {r["k"]}, {r["precision"]} encoder ({r["gemm_backend"]})");
+        table.AddColumn("measure"); table.AddColumn(new TableColumn("value").RightAligned());
+        table.AddRow("ms / step", ((double)r["ms_per_step"]!).ToString("F1"));
+        table.AddRow("tokens / s", ((double)r["tokens_per_s"]!).ToString("N0"));
+        table.AddRow("GEMM peak fp32 (GFLOP/s)", ((double)r["gemm_fp32_gflops"]!).ToString("N0"));
+        table.AddRow("GEMM peak bf16 (GFLOP/s)", ((double)r["gemm_bf16_gflops"]!).ToString("N0"));
+        table.AddRow("encoder GEMM share of step", ((double)r["encoder_gemm_share"]!).ToString("P0"));
+        table.AddRow("dense-equivalent TFLOP/s", ((double)r["dense_equivalent_tflops"]!).ToString("F2"));
+        if (r["speedup_vs_peer"] is JsonObject s)
+        {
+            foreach (var (name, v) in s)
+                table.AddRow($"× PyTorch {name} ({(double)r["peer"]!["variants"]![name]!["tokens_per_s"]!:N0} tok/s)", ((double)v!).ToString("F2"));
+        }
+        AnsiConsole.Write(table);
+    }
+}

@@ -1,0 +1,27 @@
+using SaeCluster.Compute;
+using SaeCluster.Sae;
+
+namespace SaeCluster.Client.Commands;
+
+/// <summary>Turns the errors a user can cause into one clear line on stderr and a non-zero exit code.</summary>
+public static class CliErrors
+{
+    public const int Usage = 2, Failed = 1, Interrupted = 130;
+
+    public static async Task<int> Run(Func<Task<int>> body)
+    {
+        try { return await body(); }
+        catch (ConfigException e) { return Report(e.Message, Usage); }
+        catch (DataException e) { return Report(e.Message, Failed); }
+        catch (SafetensorsFormatException e) { return Report(e.Message, Failed); }
+        catch (TrainingDivergedException e) { return Report(e.Message, Failed); }
+        catch (OperationCanceledException) { return Report("interrupted", Interrupted); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Report(e.Message, Failed); }
+    }
+
+    static int Report(string message, int code)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        return code;
+    }
+}

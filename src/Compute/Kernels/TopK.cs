@@ -1,0 +1,171 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace SaeCluster.Compute;
+
+/// <summary>Selection kernels for sparse codes: per-row top-k and whole-batch k-th largest.</summary>
+public static class TopK
+{
+    /// <summary>
+    /// The k largest strictly positive values of <paramref name="row"/> (ReLU then top-k), in no particular
+    /// order. Writes indices and values, returns how many were found (≤ k; fewer when fewer are positive).
+    /// A min-heap of size k; once it is full, SIMD compares skip whole vectors below the heap minimum.
+    /// </summary>
+    public static int RowTopKPositive(ReadOnlySpan<float> row, int k, Span<int> idx, Span<float> val)
+    {
+        if (k <= 0) return 0;
+        int count = 0;
+        float min = 0f; // heap admits only values > min; min = 0 until full (ReLU)
+        int i = 0;
+        ref float r0 = ref MemoryMarshal.GetReference(row);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= row.Length; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref r0, (nuint)i);
+                ulong mask = Vector512.GreaterThan(v, Vector512.Create(min)).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    int lane = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    float x = Unsafe.Add(ref r0, i + lane);
+                    if (x > min) Push(idx, val, ref count, k, i + lane, x, ref min);
+                }
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= row.Length; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref r0, (nuint)i);
+                uint mask = Vector256.GreaterThan(v, Vector256.Create(min)).ExtractMostSignificantBits();
+                while (mask != 0)
+                {
+                    int lane = BitOperations.TrailingZeroCount(mask);
+                    mask &= mask - 1;
+                    float x = Unsafe.Add(ref r0, i + lane);
+                    if (x > min) Push(idx, val, ref count, k, i + lane, x, ref min);
+                }
+            }
+        }
+        for (; i < row.Length; i++)
+        {
+            float x = Unsafe.Add(ref r0, i);
+            if (x > min) Push(idx, val, ref count, k, i, x, ref min);
+        }
+        return count;
+    }
+
+    // Min-heap on val[0..count); while count < k every positive value is admitted.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Push(Span<int> idx, Span<float> val, ref int count, int k, int j, float x, ref float min)
+    {
+        if (count < k)
+        {
+            int c = count++;
+            while (c > 0)
+            {
+                int p = (c - 1) >> 1;
+                if (val[p] <= x) break;
+                val[c] = val[p]; idx[c] = idx[p]; c = p;
+            }
+            val[c] = x; idx[c] = j;
+            if (count == k) min = val[0];
+            return;
+        }
+        SiftDown(idx, val, k, j, x);
+        min = val[0];
+    }
+
+    static void SiftDown(Span<int> idx, Span<float> val, int n, int j, float x)
+    {
+        int c = 0;
+        while (true)
+        {
+            int l = 2 * c + 1;
+            if (l >= n) break;
+            int r = l + 1;
+            int m = r < n && val[r] < val[l] ? r : l;
+            if (val[m] >= x) break;
+            val[c] = val[m]; idx[c] = idx[m]; c = m;
+        }
+        val[c] = x; idx[c] = j;
+    }
+
+    /// <summary>
+    /// The <paramref name="kth"/>-largest strictly positive value in <paramref name="x"/> (1-based), or the
+    /// smallest positive value when fewer than kth are positive, or +∞ when none is. Radix select on the
+    /// float bit patterns (positive floats order like their bits): one parallel histogram pass over the top
+    /// 12 bits, one pass collecting the chosen bucket, then quickselect inside it.
+    /// </summary>
+    public static float KthLargestPositive(ReadOnlySpan<float> x, long kth)
+    {
+        if (kth < 1) throw new ArgumentOutOfRangeException(nameof(kth));
+        const int Buckets = 1 << 11; // bits 30..20 of a positive float
+        int chunks = Math.Max(1, Math.Min(64, x.Length / (1 << 16)));
+        long[] hist = new long[chunks * Buckets];
+        unsafe
+        {
+            fixed (float* px = x)
+            {
+                float* p = px; int len = x.Length;
+                Parallel.For(0, chunks, c =>
+                {
+                    int lo = (int)((long)len * c / chunks), hi = (int)((long)len * (c + 1) / chunks);
+                    Span<long> h = hist.AsSpan(c * Buckets, Buckets);
+                    for (int i = lo; i < hi; i++)
+                    {
+                        int bits = BitConverter.SingleToInt32Bits(p[i]);
+                        if (bits > 0 && bits < 0x7F80_0000) h[bits >> 20]++;
+                    }
+                });
+            }
+        }
+        long total = 0;
+        Span<long> sum = new long[Buckets];
+        for (int c = 0; c < chunks; c++)
+            for (int b = 0; b < Buckets; b++) sum[b] += hist[c * Buckets + b];
+        for (int b = 0; b < Buckets; b++) total += sum[b];
+        if (total == 0) return float.PositiveInfinity;
+        if (kth > total) kth = total;
+        int bucket = Buckets - 1; long above = 0;
+        for (; bucket >= 0; bucket--)
+        {
+            if (above + sum[bucket] >= kth) break;
+            above += sum[bucket];
+        }
+        long inBucket = sum[bucket];
+        var cand = new float[inBucket];
+        int n = 0;
+        foreach (float v in x)
+        {
+            int bits = BitConverter.SingleToInt32Bits(v);
+            if (bits > 0 && bits < 0x7F80_0000 && (bits >> 20) == bucket) cand[n++] = v;
+        }
+        // kth largest overall = (kth - above)-th largest in the bucket
+        return QuickSelectLargest(cand, (int)(kth - above));
+    }
+
+    static float QuickSelectLargest(float[] a, int kth)
+    {
+        int lo = 0, hi = a.Length - 1, target = kth - 1; // position in descending order
+        var rng = new Rng(0x5EED);
+        while (lo < hi)
+        {
+            float pivot = a[lo + rng.NextInt(hi - lo + 1)];
+            int i = lo, j = hi;
+            while (i <= j)
+            {
+                while (a[i] > pivot) i++;
+                while (a[j] < pivot) j--;
+                if (i <= j) { (a[i], a[j]) = (a[j], a[i]); i++; j--; }
+            }
+            if (target <= j) hi = j;
+            else if (target >= i) lo = i;
+            else return a[target];
+        }
+        return a[target];
+    }
+}

@@ -1,0 +1,328 @@
+using System.Numerics.Tensors;
+using SaeCluster.Compute;
+
+namespace SaeCluster.Sae;
+
+/// <summary>
+/// One SAE being trained: its parameters, optimiser state and firing statistics, and the training step.
+/// The step is sparse-aware: only the encoder forward is a dense GEMM; decode, the decoder gradient and
+/// the encoder gradient visit active (latent, token) pairs only, grouped by latent so each thread owns
+/// whole parameter rows. No input gradient is ever formed.
+/// </summary>
+public sealed class SaeLearner
+{
+    public SaeConfig Config { get; }
+    public SparseAutoencoder Sae { get; }
+    /// <summary>Tokens seen when each latent last fired (dead-latent tracking).</summary>
+    public long[] LastFired { get; }
+    /// <summary>BatchTopK inference threshold (EMA of the smallest kept activation); &lt; 0 until estimated.</summary>
+    public float BatchThreshold { get; set; } = -1f;
+    public long Step { get; set; }
+
+    readonly int _dIn, _width;
+    readonly float[] _theta;       // JumpReLU θ = exp(log θ) [n]
+    readonly float[] _dpreSum;     // Σ_b dz_bj [n]
+    readonly float[] _latentTerm;  // per-latent sparsity-loss terms [n]
+    readonly int[] _dead;          // dead latent ids
+
+    public SaeLearner(SaeConfig config, int dIn, ulong seed)
+    {
+        Config = config;
+        _dIn = dIn; _width = config.Width;
+        Sae = new SparseAutoencoder(dIn, config.Width, config.Architecture == SaeArchitecture.JumpRelu);
+        Sae.Initialize(seed, config.Architecture == SaeArchitecture.Relu ? 0.1f : 1f, config.ThresholdInit);
+        LastFired = new long[_width];
+        _theta = new float[_width];
+        _dpreSum = new float[_width];
+        _latentTerm = new float[_width];
+        _dead = new int[_width];
+    }
+
+    /// <summary>b_dec := the geometric median of the batch (Weiszfeld), as dictionary_learning initialises TopK SAEs.</summary>
+    public void InitializeDecoderBias(ReadOnlySpan<float> x, int rows)
+    {
+        var median = Sae.DecoderBias.Value;
+        Reductions.ColumnSum(x, rows, _dIn, median);
+        TensorPrimitives.Multiply(median, 1f / rows, median);
+        var next = new double[_dIn];
+        for (int it = 0; it < 50; it++)
+        {
+            Array.Clear(next);
+            double wsum = 0;
+            for (int b = 0; b < rows; b++)
+            {
+                var row = x.Slice(b * _dIn, _dIn);
+                double dist = TensorPrimitives.Distance(row, median);
+                double w = 1 / Math.Max(dist, 1e-8);
+                wsum += w;
+                for (int i = 0; i < _dIn; i++) next[i] += w * row[i];
+            }
+            float shift = 0;
+            for (int i = 0; i < _dIn; i++) { float v = (float)(next[i] / wsum); shift = MathF.Max(shift, MathF.Abs(v - median[i])); median[i] = v; }
+            if (shift < 1e-6f) break;
+        }
+    }
+
+    bool Bf16(EncoderPrecision p) => p == EncoderPrecision.BFloat16 || (p == EncoderPrecision.Auto && Gemm.HasFastBf16);
+
+    /// <summary>pre := (x − b_dec) · W_encᵀᵀ (no bias yet). x: [rows, d_in].</summary>
+    void EncodeDense(float[] x, int rows, StepWorkspace ws, EncoderPrecision precision)
+    {
+        int d = _dIn, n = _width;
+        float[] bDec = Sae.DecoderBias.Value, xc = ws.Xc;
+        Parallel.For(0, rows, b => TensorPrimitives.Subtract(x.AsSpan(b * d, d), bDec, xc.AsSpan(b * d, d)));
+        if (Bf16(precision))
+        {
+            Compute.Bf16.FromSingle(xc.AsSpan(0, rows * d), ws.XcBf16);
+            Compute.Bf16.FromSingle(Sae.EncoderT.Value, ws.WBf16.AsSpan(0, n * d));
+            Gemm.GemmBf16(false, true, rows, n, d, 1f, ws.XcBf16, d, ws.WBf16, d, 0f, ws.Pre, n);
+        }
+        else
+            Gemm.Sgemm(false, true, rows, n, d, 1f, xc, d, Sae.EncoderT.Value, d, 0f, ws.Pre, n);
+    }
+
+    void RefreshTheta()
+    {
+        if (Sae.LogThreshold != null) TensorPrimitives.Exp(Sae.LogThreshold.Value, _theta);
+    }
+
+    /// <summary>x̂_b = b_dec·bias + Σ_j f_bj W_dec[j], into <paramref name="dst"/> [rows, d].</summary>
+    void Decode(SparseCodes codes, int rows, float[] dst, bool withBias)
+    {
+        int d = _dIn;
+        float[] w = Sae.Decoder.Value, bDec = Sae.DecoderBias.Value;
+        Parallel.For(0, rows, b =>
+        {
+            var xh = dst.AsSpan(b * d, d);
+            if (withBias) bDec.CopyTo(xh); else xh.Clear();
+            var cols = codes.RowCols(b); var vals = codes.RowVals(b);
+            for (int i = 0; i < cols.Length; i++)
+                TensorPrimitives.MultiplyAdd(w.AsSpan(cols[i] * d, d), vals[i], xh, xh);
+        });
+    }
+
+    /// <summary>
+    /// One training step on the normalised batch <paramref name="x"/> [B, d_in]. <paramref name="rowVar"/>[b] =
+    /// ‖x_b − mean(x)‖² (for FVU); <paramref name="tokensBefore"/> = tokens trained on before this batch.
+    /// </summary>
+    public StepMetrics TrainStep(float[] x, float[] rowVar, double totalVar, StepWorkspace ws, long totalSteps,
+        long tokensBefore, long deadTokens, EncoderPrecision precision)
+    {
+        int B = ws.Batch, d = _dIn, n = _width;
+        var c = Config;
+        float lr = Schedule.LearningRate(c, Step, totalSteps);
+        float lambda = Schedule.SparsityCoefficient(c, Step, totalSteps);
+        RefreshTheta();
+
+        // ---- forward: dense encoder, sparse code selection ------------------------------------
+        EncodeDense(x, B, ws, precision);
+        float bEncSelected = 0;
+        SparseCodes? near = null;
+        switch (c.Architecture)
+        {
+            case SaeArchitecture.TopK: CodeSelection.TopK(ws.Pre, B, n, Sae.EncoderBias.Value, c.K, ws.Main); break;
+            case SaeArchitecture.BatchTopK: bEncSelected = CodeSelection.BatchTopK(ws.Pre, B, n, Sae.EncoderBias.Value, c.K, ws.Main, ws.RowCounts); break;
+            case SaeArchitecture.Relu: CodeSelection.Relu(ws.Pre, B, n, Sae.EncoderBias.Value, ws.Main, ws.RowCounts); break;
+            case SaeArchitecture.JumpRelu:
+                near = ws.Near;
+                CodeSelection.JumpRelu(ws.Pre, B, n, Sae.EncoderBias.Value, _theta, ws.Main, ws.RowCounts, near, ws.RowCounts2, c.Bandwidth / 2);
+                break;
+        }
+
+        // ---- reconstruction: x̂ = f·W_dec + b_dec; G_b = dL/dx̂_b = (2/B)(x̂_b − x_b) -------------
+        Decode(ws.Main, B, ws.XHat, withBias: true);
+        float gScale = 2f / B;
+        Parallel.For(0, B, b =>
+        {
+            var g = ws.G.AsSpan(b * d, d);
+            TensorPrimitives.Subtract(ws.XHat.AsSpan(b * d, d), x.AsSpan(b * d, d), g);
+            ws.RowSqErr[b] = TensorPrimitives.SumOfSquares(g);
+            TensorPrimitives.Multiply(g, gScale, g);
+        });
+        double sqErr = Reductions.Sum(ws.RowSqErr.AsSpan(0, B));
+
+        // ---- AuxK: reconstruct the residual with the top dead latents ----------------------------
+        float auxLoss = 0;
+        SparseCodes? aux = null;
+        int deadCount = CollectDead(tokensBefore, deadTokens);
+        if (c.Architecture is SaeArchitecture.TopK or SaeArchitecture.BatchTopK && c.AuxKCoefficient > 0 && deadCount > 0)
+            auxLoss = AuxK(x, ws, deadCount, out aux);
+
+        // ---- backward, latent-major --------------------------------------------------------------
+        ws.Entries.Build(n, ws.Main, aux, B, near);
+        float lossScale = lambda / B;
+        BackwardByLatent(ws, lossScale);
+
+        // b_dec: decoder bias gradient Σ_b G_b, minus the encoder-input path Σ_j (Σ_b dz_bj) W_encᵀ[j]
+        var gbDec = Sae.DecoderBias.Grad;
+        Reductions.ColumnSum(ws.G, B, d, gbDec);
+        Gemm.Sgemm(false, false, 1, d, n, -1f, _dpreSum, n, Sae.EncoderT.Value, d, 1f, gbDec, d);
+
+        // ---- update ------------------------------------------------------------------------------
+        long t = Step + 1;
+        foreach (var p in Sae.Parameters)
+            Adam.Update(p, lr, c.Beta1, c.Beta2, c.Epsilon, t);
+        if (c.KeepsUnitNormDecoder) NormalizeDecoderRows();
+
+        // ---- statistics ----------------------------------------------------------------------------
+        long nnz = ws.Main.Nnz;
+        long tokensAfter = tokensBefore + B;
+        for (int b = 0; b < B; b++)
+            foreach (int j in ws.Main.RowCols(b)) LastFired[j] = tokensAfter;
+        if (c.Architecture == SaeArchitecture.BatchTopK && Step >= c.ThresholdStartStep && bEncSelected > 0)
+            BatchThreshold = BatchThreshold < 0 ? bEncSelected : c.ThresholdBeta * BatchThreshold + (1 - c.ThresholdBeta) * bEncSelected;
+        Step++;
+
+        float l0 = (float)nnz / B;
+        float rec = (float)(sqErr / B);
+        float sparsity = c.Architecture switch
+        {
+            SaeArchitecture.Relu => (float)(Reductions.Sum(_latentTerm.AsSpan(0, n)) * lossScale),
+            SaeArchitecture.JumpRelu => lambda * l0,
+            _ => 0f,
+        };
+        int deadAfter = CollectDead(tokensAfter, deadTokens);
+        return new StepMetrics(rec + sparsity + c.AuxKCoefficient * auxLoss, rec, sparsity, auxLoss, l0,
+            (float)(sqErr / Math.Max(totalVar, 1e-30)), (float)deadAfter / n, lr);
+    }
+
+    int CollectDead(long tokensNow, long deadTokens)
+    {
+        int count = 0;
+        if (tokensNow < deadTokens) return 0;
+        for (int j = 0; j < _width; j++)
+            if (tokensNow - LastFired[j] >= deadTokens) _dead[count++] = j;
+        return count;
+    }
+
+    // Fills G rows B..2B with dL/dê for the AuxK loss; returns the (normalised) aux loss.
+    float AuxK(float[] x, StepWorkspace ws, int deadCount, out SparseCodes? aux)
+    {
+        int B = ws.Batch, d = _dIn;
+        aux = ws.Aux;
+        CodeSelection.TopKAmong(ws.Pre, B, _width, _dead, deadCount, Config.EffectiveAuxK(d), ws.Aux);
+        if (ws.Aux.Nnz == 0) { aux = null; return 0; }
+        // residual r_b = x_b − x̂_b = −(B/2)·G_b, kept in G's aux half for now
+        var gAux = ws.G.AsSpan(B * d, B * d);
+        float back = -B / 2f;
+        Parallel.For(0, B, b => TensorPrimitives.Multiply(ws.G.AsSpan(b * d, d), back, ws.G.AsSpan((B + b) * d, d)));
+        var mean = ws.ColBuffer;
+        Reductions.ColumnSum(gAux, B, d, mean);
+        TensorPrimitives.Multiply(mean, 1f / B, mean);
+        Parallel.For(0, B, b => ws.RowAux[b] = Reductions.SquaredDistance(ws.G.AsSpan((B + b) * d, d), mean));
+        double denom = Reductions.Sum(ws.RowAux.AsSpan(0, B)) / B;
+        if (!(denom > 0)) { aux = null; return 0; }
+        Decode(ws.Aux, B, ws.XHat, withBias: false); // ê
+        float scale = (float)(-2.0 * Config.AuxKCoefficient / (B * denom));
+        Parallel.For(0, B, b =>
+        {
+            var r = ws.G.AsSpan((B + b) * d, d);
+            TensorPrimitives.Subtract(r, ws.XHat.AsSpan(b * d, d), r);  // r − ê
+            ws.RowAux[b] = TensorPrimitives.SumOfSquares(r);
+            TensorPrimitives.Multiply(r, scale, r);                     // dL/dê
+        });
+        return (float)(Reductions.Sum(ws.RowAux.AsSpan(0, B)) / B / denom);
+    }
+
+    // Gradients of W_dec, W_encᵀ, b_enc (and log θ) — one latent per iteration, rows owned by one thread.
+    void BackwardByLatent(StepWorkspace ws, float lossScale)
+    {
+        int d = _dIn, B = ws.Batch;
+        var e = ws.Entries;
+        var c = Config;
+        bool relu = c.Architecture == SaeArchitecture.Relu, jump = c.Architecture == SaeArchitecture.JumpRelu;
+        float invEps = 1f / c.Bandwidth;
+        float[] w = Sae.Decoder.Value, gw = Sae.Decoder.Grad, ge = Sae.EncoderT.Grad, gb = Sae.EncoderBias.Grad;
+        float[]? gth = Sae.LogThreshold?.Grad;
+        float[] g = ws.G, xc = ws.Xc;
+        const int LatentsPerTask = 32;
+        Parallel.For(0, (_width + LatentsPerTask - 1) / LatentsPerTask, task =>
+        {
+            int hi = Math.Min(_width, (task + 1) * LatentsPerTask);
+            for (int j = task * LatentsPerTask; j < hi; j++)
+            {
+                var wj = w.AsSpan(j * d, d);
+                var gwj = gw.AsSpan(j * d, d);
+                var gej = ge.AsSpan(j * d, d);
+                gwj.Clear(); gej.Clear();
+                float norm = relu ? MathF.Sqrt(TensorPrimitives.SumOfSquares(wj)) : 0f;
+                float l1Slope = lossScale * norm;
+                float dzSum = 0, fSum = 0, dTheta = 0, theta = jump ? _theta[j] : 0f;
+                for (int p = e.ColStart[j], end = e.ColStart[j + 1]; p < end; p++)
+                {
+                    var gRow = g.AsSpan(e.GRow[p] * d, d);
+                    float df = TensorPrimitives.Dot(gRow, wj);            // dL/df_bj
+                    if (e.Kind[p] == LatentMajorEntries.Active)
+                    {
+                        float f = e.Value[p];
+                        TensorPrimitives.MultiplyAdd(gRow, f, gwj, gwj);   // dL/dW_dec[j] += f_bj · G_b
+                        bool main = e.GRow[p] < B;
+                        float dz = df + (relu && main ? l1Slope : 0f);    // df/dz = 1 on the active set
+                        TensorPrimitives.MultiplyAdd(xc.AsSpan(e.Token[p] * d, d), dz, gej, gej);
+                        dzSum += dz;
+                        if (main) fSum += f;
+                    }
+                    else // JumpReLU straight-through: ∂f/∂θ = −(θ/ε)·K, ∂H/∂θ = −(1/ε)·K (rectangle K)
+                        dTheta += -(theta * invEps) * df - lossScale * invEps;
+                }
+                gb[j] = dzSum;
+                _dpreSum[j] = dzSum;
+                if (relu)
+                {
+                    // λ Σ_b f_bj ‖W_dec,j‖ → ∂/∂W_dec,j = λ/B · (Σ_b f_bj) · W_dec,j / ‖W_dec,j‖
+                    _latentTerm[j] = fSum * norm;
+                    if (norm > 0) TensorPrimitives.MultiplyAdd(wj, lossScale * fSum / norm, gwj, gwj);
+                }
+                if (gth != null) gth[j] = dTheta * theta;             // d/d(log θ) = θ · d/dθ
+                if (c.KeepsUnitNormDecoder)                            // drop the component along W_dec,j
+                    TensorPrimitives.MultiplyAdd(wj, -TensorPrimitives.Dot(gwj, wj), gwj, gwj);
+            }
+        });
+    }
+
+    void NormalizeDecoderRows()
+    {
+        int d = _dIn;
+        float[] w = Sae.Decoder.Value;
+        Parallel.For(0, _width, j =>
+        {
+            var row = w.AsSpan(j * d, d);
+            float norm = MathF.Sqrt(TensorPrimitives.SumOfSquares(row));
+            if (norm > 0) TensorPrimitives.Multiply(row, 1f / norm, row);
+        });
+    }
+
+    /// <summary>
+    /// Inference forward for evaluation: codes by the architecture's inference rule (BatchTopK uses its
+    /// learned threshold), x̂ into ws.XHat, per-row squared error into ws.RowSqErr. Adds firing counts.
+    /// </summary>
+    public long Evaluate(float[] x, int rows, StepWorkspace ws, EncoderPrecision precision, long[] firing)
+    {
+        int n = _width;
+        RefreshTheta();
+        EncodeDense(x, rows, ws, precision);
+        var bEnc = Sae.EncoderBias.Value;
+        switch (Config.Architecture)
+        {
+            case SaeArchitecture.TopK: CodeSelection.TopK(ws.Pre, rows, n, bEnc, Config.K, ws.Main); break;
+            case SaeArchitecture.Relu: CodeSelection.Relu(ws.Pre, rows, n, bEnc, ws.Main, ws.RowCounts); break;
+            case SaeArchitecture.JumpRelu:
+                CodeSelection.JumpRelu(ws.Pre, rows, n, bEnc, _theta, ws.Main, ws.RowCounts, null, ws.RowCounts2, 0); break;
+            case SaeArchitecture.BatchTopK:
+                if (BatchThreshold > 0)
+                {
+                    CodeSelection.AddBias(ws.Pre, rows, n, bEnc);
+                    CodeSelection.SharedThreshold(ws.Pre, rows, n, BatchThreshold, ws.Main, ws.RowCounts);
+                }
+                else CodeSelection.BatchTopK(ws.Pre, rows, n, bEnc, Config.K, ws.Main, ws.RowCounts);
+                break;
+        }
+        Decode(ws.Main, rows, ws.XHat, withBias: true);
+        int d = _dIn;
+        Parallel.For(0, rows, b => ws.RowSqErr[b] = Reductions.SquaredDistance(ws.XHat.AsSpan(b * d, d), x.AsSpan(b * d, d)));
+        long nnz = 0;
+        for (int b = 0; b < rows; b++)
+            foreach (int j in ws.Main.RowCols(b)) { firing[j]++; nnz++; }
+        return nnz;
+    }
+}
