@@ -19,9 +19,9 @@ public class GemmTests
         (1, 7, 33, 3),
         (7, 33, 129, 0),
         (33, 7, 1, 5),
-        (129, 129, 33, 1),
+        (129, 65, 33, 1),
         (17, 65, 300, 2),    // k > KC: several depth blocks accumulate into C
-        (230, 545, 40, 3),   // several tiles, partial MR / NR strips, parallel path
+        (100, 130, 81, 3),   // m·n·k ≥ 2^20: parallel path, several tiles, partial MR / NR strips
         (3, 4100, 5, 0),     // n > NC
         (4099, 3, 2, 1),     // m > MB
     ];
@@ -222,21 +222,30 @@ public class GemmTests
             for (int i = 0; i < B.Length; i++) B[i] = Bf16.ToSingle(Bf16.FromSingle(B[i]));
         }
 
-        private double OpA(int i, int p) => TransA ? A[AOffset + p * Lda + i] : A[AOffset + i * Lda + p];
-        private double OpB(int p, int j) => TransB ? B[BOffset + j * Ldb + p] : B[BOffset + p * Ldb + j];
-
         /// <summary>|C − ref| ≤ 1e-4 · (|alpha|·Σ|a·b| + |beta·C0|) per element; gaps in C untouched.</summary>
         public void Verify(float alpha, float beta, string what)
         {
+            // Dense double copies: opA [M×K] and op(B)ᵀ [N×K], so the reference dot products are contiguous.
+            var opA = new double[M * K];
+            var opBt = new double[N * K];
             for (int i = 0; i < M; i++)
+                for (int p = 0; p < K; p++)
+                    opA[i * K + p] = TransA ? A[AOffset + p * Lda + i] : A[AOffset + i * Lda + p];
+            for (int j = 0; j < N; j++)
+                for (int p = 0; p < K; p++)
+                    opBt[j * K + p] = TransB ? B[BOffset + j * Ldb + p] : B[BOffset + p * Ldb + j];
+
+            for (int i = 0; i < M; i++)
+            {
                 for (int j = 0; j < N; j++)
                 {
+                    // Plain array indexing: this loop dominates the test time and runs unoptimized in Debug.
                     double dot = 0, abs = 0;
-                    for (int p = 0; p < K; p++)
+                    for (int p = 0, ia = i * K, jb = j * K; p < K; p++)
                     {
-                        double t = OpA(i, p) * OpB(p, j);
+                        double t = opA[ia + p] * opBt[jb + p];
                         dot += t;
-                        abs += Math.Abs(t);
+                        abs += t < 0 ? -t : t;
                     }
                     int ci = COffset + i * Ldc + j;
                     double c0 = beta == 0 ? 0 : beta * (double)C0[ci];
@@ -246,6 +255,7 @@ public class GemmTests
                     if (!(err <= Tolerance * scale + 1e-30))
                         Assert.Fail($"{what}: C[{i},{j}] = {C[ci]}, expected {expected} (error {err:E2}, scale {scale:E2})");
                 }
+            }
             // Gaps between / around the rows of the C view must not be written.
             for (int x = 0; x < C.Length; x++)
             {

@@ -57,18 +57,19 @@ public static class BenchCommand
     public static SaeConfig SyntheticSae(SaeArchitecture a, int features, double trueL0) => a switch
     {
         SaeArchitecture.TopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: 4e-3f, warmupSteps: 200),
-        SaeArchitecture.BatchTopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: 4e-3f, warmupSteps: 200),
-        SaeArchitecture.Relu => new SaeConfig(a, features, l1: 0.02f, lr: 4e-3f, warmupSteps: 200),
-        _ => new SaeConfig(a, features, l0Coefficient: 0.02f, lr: 4e-3f, warmupSteps: 200, thresholdInit: 0.05f, bandwidth: 0.05f),
+        SaeArchitecture.BatchTopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: E("BLR", 4e-3f), warmupSteps: 200),
+        SaeArchitecture.Relu => new SaeConfig(a, features, l1: E("L1", 0.02f), lr: E("LR", 4e-3f), warmupSteps: 200),
+        _ => new SaeConfig(a, features, l0Coefficient: E("L0", 0.02f), lr: E("LR", 4e-3f), warmupSteps: 200, thresholdInit: E("TH", 0.05f), bandwidth: E("BW", 0.05f), beta1: E("B1", 0f), sparsityWarmupSteps: (int)E("SW", -1)),
     };
 
+    static float E(string n, float d) => Environment.GetEnvironmentVariable("SYN_" + n) is string v ? float.Parse(v, CultureInfo.InvariantCulture) : d;
     public static JsonObject RunSynthetic(int dIn, int features, double trueL0, long tokens, int batch, ulong seed,
         SaeArchitecture[] archs, bool quiet, CancellationToken ct)
     {
         if (archs.Length == 0) throw new ConfigException("--arch", "names no architecture");
         using var source = new SyntheticFeatures(dIn, features, trueL0, seed);
         var config = new TrainingConfig(archs.Select(a => SyntheticSae(a, features, trueL0)).ToArray(), tokens, batch, seed,
-            logEvery: 100, checkpointEvery: 0, deadTokens: 1_000_000, evalTokens: 262_144);
+            logEvery: 100, checkpointEvery: 0, deadTokens: (long)E("DEAD", 1_000_000), evalTokens: 262_144);
         using var trainer = new MultiSaeTrainer(config, source);
         var sw = Stopwatch.StartNew();
         trainer.Initialize();

@@ -104,7 +104,7 @@ public sealed class MultiSaeTrainer : IDisposable
             for (int i = 0; i < Learners.Count; i++)
                 metrics[i] = Learners[i].TrainStep(_x, _rowVar, totalVar, Workspace, total, tokensBefore, Config.DeadTokens, Config.Precision);
             foreach (var (m, l) in metrics.Zip(Learners))
-                if (!float.IsFinite(m.Loss))
+                if (!double.IsFinite(m.Loss))
                     throw new TrainingDivergedException(l.Config.Name, Step, m.Loss);
             Step++;
             TrainSeconds = startSeconds + sw.Elapsed.TotalSeconds;

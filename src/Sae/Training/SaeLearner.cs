@@ -108,10 +108,26 @@ public sealed class SaeLearner
     public StepMetrics TrainStep(float[] x, float[] rowVar, double totalVar, StepWorkspace ws, long totalSteps,
         long tokensBefore, long deadTokens, EncoderPrecision precision)
     {
+        float lr = Schedule.LearningRate(Config, Step, totalSteps);
+        float lambda = Schedule.SparsityCoefficient(Config, Step, totalSteps);
+        var m = ComputeGradients(x, totalVar, ws, lambda, tokensBefore, deadTokens, precision, out float kth);
+        ApplyUpdate(lr);
+        RecordFiring(ws, tokensBefore + ws.Batch, kth, totalSteps);
+        Step++;
+        int deadAfter = CollectDead(tokensBefore + ws.Batch, deadTokens);
+        return m with { DeadFraction = (float)deadAfter / _width, LearningRate = lr };
+    }
+
+    /// <summary>
+    /// Forward and backward on one batch: fills every parameter's Grad (decoder-row gradients already
+    /// projected for unit-norm families) and returns the loss terms. <paramref name="kth"/> is BatchTopK's
+    /// smallest kept activation. Changes no parameter.
+    /// </summary>
+    internal StepMetrics ComputeGradients(float[] x, double totalVar, StepWorkspace ws, float lambda,
+        long tokensBefore, long deadTokens, EncoderPrecision precision, out float kth)
+    {
         int B = ws.Batch, d = _dIn, n = _width;
         var c = Config;
-        float lr = Schedule.LearningRate(c, Step, totalSteps);
-        float lambda = Schedule.SparsityCoefficient(c, Step, totalSteps);
         RefreshTheta();
 
         // ---- forward: dense encoder, sparse code selection ------------------------------------
@@ -158,32 +174,37 @@ public sealed class SaeLearner
         Reductions.ColumnSum(ws.G, B, d, gbDec);
         Gemm.Sgemm(false, false, 1, d, n, -1f, _dpreSum, n, Sae.EncoderT.Value, d, 1f, gbDec, d);
 
-        // ---- update ------------------------------------------------------------------------------
+        kth = bEncSelected;
+        float l0 = (float)ws.Main.Nnz / B;
+        double rec = sqErr / B;
+        double sparsity = c.Architecture switch
+        {
+            SaeArchitecture.Relu => Reductions.Sum(_latentTerm.AsSpan(0, n)) * lossScale,
+            SaeArchitecture.JumpRelu => (double)lambda * ws.Main.Nnz / B,
+            _ => 0,
+        };
+        return new StepMetrics(rec + sparsity + c.AuxKCoefficient * auxLoss, (float)rec, (float)sparsity, auxLoss, l0,
+            (float)(sqErr / Math.Max(totalVar, 1e-30)), 0, 0);
+    }
+
+    /// <summary>One Adam step on every parameter, then unit-norm decoder rows where the family keeps them.</summary>
+    internal void ApplyUpdate(float lr)
+    {
+        var c = Config;
         long t = Step + 1;
         foreach (var p in Sae.Parameters)
             Adam.Update(p, lr, c.Beta1, c.Beta2, c.Epsilon, t);
         if (c.KeepsUnitNormDecoder) NormalizeDecoderRows();
+    }
 
-        // ---- statistics ----------------------------------------------------------------------------
-        long nnz = ws.Main.Nnz;
-        long tokensAfter = tokensBefore + B;
-        for (int b = 0; b < B; b++)
+    // Firing statistics after a step; BatchTopK's inference threshold follows the smallest kept activation.
+    void RecordFiring(StepWorkspace ws, long tokensAfter, float kth, long totalSteps)
+    {
+        var c = Config;
+        for (int b = 0; b < ws.Batch; b++)
             foreach (int j in ws.Main.RowCols(b)) LastFired[j] = tokensAfter;
-        if (c.Architecture == SaeArchitecture.BatchTopK && Step >= c.ThresholdStartStep && bEncSelected > 0)
-            BatchThreshold = BatchThreshold < 0 ? bEncSelected : c.ThresholdBeta * BatchThreshold + (1 - c.ThresholdBeta) * bEncSelected;
-        Step++;
-
-        float l0 = (float)nnz / B;
-        float rec = (float)(sqErr / B);
-        float sparsity = c.Architecture switch
-        {
-            SaeArchitecture.Relu => (float)(Reductions.Sum(_latentTerm.AsSpan(0, n)) * lossScale),
-            SaeArchitecture.JumpRelu => lambda * l0,
-            _ => 0f,
-        };
-        int deadAfter = CollectDead(tokensAfter, deadTokens);
-        return new StepMetrics(rec + sparsity + c.AuxKCoefficient * auxLoss, rec, sparsity, auxLoss, l0,
-            (float)(sqErr / Math.Max(totalVar, 1e-30)), (float)deadAfter / n, lr);
+        if (c.Architecture == SaeArchitecture.BatchTopK && Step >= Math.Min(c.ThresholdStartStep, totalSteps / 2) && kth > 0)
+            BatchThreshold = BatchThreshold < 0 ? kth : c.ThresholdBeta * BatchThreshold + (1 - c.ThresholdBeta) * kth;
     }
 
     int CollectDead(long tokensNow, long deadTokens)

@@ -1,0 +1,68 @@
+using SaeCluster.Compute;
+
+namespace SaeCluster.Compute.Tests;
+
+public class TopKTests
+{
+    static float[] Random(int n, ulong seed, float positiveShare = 0.5f)
+    {
+        var rng = new Rng(seed);
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = rng.NextGaussian() + (positiveShare - 0.5f) * 2;
+        return x;
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(16, 5)]
+    [InlineData(17, 16)]
+    [InlineData(1000, 64)]
+    [InlineData(16384, 64)]
+    [InlineData(333, 333)]
+    public void RowTopKMatchesSort(int n, int k)
+    {
+        var x = Random(n, (ulong)(n * 31 + k));
+        var idx = new int[k]; var val = new float[k];
+        int c = TopK.RowTopKPositive(x, k, idx, val);
+        var expected = x.Select((v, i) => (v, i)).Where(p => p.v > 0).OrderByDescending(p => p.v).Take(k).ToArray();
+        Assert.Equal(expected.Length, c);
+        Assert.Equal(expected.Select(p => p.i).Order(), idx.Take(c).Order());
+        for (int i = 0; i < c; i++) Assert.Equal(x[idx[i]], val[i]);
+    }
+
+    [Fact]
+    public void RowTopKOfAllNegativeIsEmpty()
+    {
+        var x = Enumerable.Range(0, 100).Select(i => -1f - i).ToArray();
+        Assert.Equal(0, TopK.RowTopKPositive(x, 10, new int[10], new float[10]));
+    }
+
+    [Theory]
+    [InlineData(1000, 1)]
+    [InlineData(1000, 37)]
+    [InlineData(200_000, 5000)]
+    [InlineData(1 << 20, 1 << 14)]
+    public void KthLargestMatchesSort(int n, long kth)
+    {
+        var x = Random(n, (ulong)n + (ulong)kth);
+        var sorted = x.Where(v => v > 0).OrderDescending().ToArray();
+        Assert.Equal(sorted[kth - 1], TopK.KthLargestPositive(x, kth));
+    }
+
+    [Fact]
+    public void KthLargestBeyondPositivesGivesSmallestPositive()
+    {
+        float[] x = [-1, 3, 0, 2, -5, 1];
+        Assert.Equal(1f, TopK.KthLargestPositive(x, 10));
+        Assert.Equal(float.PositiveInfinity, TopK.KthLargestPositive([-1f, 0f], 1));
+    }
+
+    [Fact]
+    public void KthLargestWithManyTies()
+    {
+        var x = Enumerable.Repeat(0.5f, 10_000).Concat(Enumerable.Repeat(2f, 10)).ToArray();
+        Assert.Equal(2f, TopK.KthLargestPositive(x, 10));
+        Assert.Equal(0.5f, TopK.KthLargestPositive(x, 11));
+        Assert.Equal(0.5f, TopK.KthLargestPositive(x, 5000));
+    }
+}
