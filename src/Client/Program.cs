@@ -1,18 +1,29 @@
 using System.CommandLine;
 using SaeCluster.Client.Commands;
+using Spectre.Console;
 
 namespace SaeCluster.Client;
 
 /// <summary>saectl: train sparse autoencoders (embedded), benchmark them.</summary>
 public static class Program
 {
-    public static Task<int> Main(string[] args) => BuildRoot().Parse(args).InvokeAsync();
+    public static Task<int> Main(string[] args)
+    {
+        if (Console.IsOutputRedirected)
+        {
+            // logs and pipes get plain text, wide enough for the tables
+            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No });
+            AnsiConsole.Profile.Width = 160;
+        }
+        return BuildRoot().Parse(args).InvokeAsync();
+    }
 
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("saectl — train sparse autoencoders on language-model activations (SaeCluster)");
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(QuickstartCommand.Create());
         return root;
     }
 }

@@ -17,6 +17,7 @@ public class GemmTests
     [
         (1, 1, 1, 0),
         (1, 7, 33, 3),
+        (23, 50, 20, 2),     // ragged strips wider than 8 (overlapping 8×8 transposes in packing)
         (7, 33, 129, 0),
         (33, 7, 1, 5),
         (129, 65, 33, 1),

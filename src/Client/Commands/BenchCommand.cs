@@ -31,9 +31,9 @@ public static class BenchCommand
     static Command Synthetic()
     {
         var dIn = new Option<int>("--d-in") { Description = "activation dimension", DefaultValueFactory = _ => 64 };
-        var features = new Option<int>("--features") { Description = "true features (= SAE width)", DefaultValueFactory = _ => 256 };
-        var l0 = new Option<double>("--l0") { Description = "true mean active features per token", DefaultValueFactory = _ => 5 };
-        var tokens = new Option<long>("--tokens") { Description = "training tokens", DefaultValueFactory = _ => 20_000_000 };
+        var features = new Option<int>("--features") { Description = "true features (= SAE width)", DefaultValueFactory = _ => 128 };
+        var l0 = new Option<double>("--l0") { Description = "true mean active features per token", DefaultValueFactory = _ => 4 };
+        var tokens = new Option<long>("--tokens") { Description = "training tokens", DefaultValueFactory = _ => 4_000_000 };
         var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 4096 };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
         var archs = new Option<string>("--arch") { Description = "comma-separated architectures", DefaultValueFactory = _ => "relu,topk,batchtopk,jumprelu" };
@@ -53,23 +53,24 @@ public static class BenchCommand
         return cmd;
     }
 
-    /// <summary>The SAE each architecture gets: width = true features, sparsity aimed at the true L0.</summary>
+    /// <summary>
+    /// The SAE each architecture gets: width = true features, sparsity aimed at the true L0. The lr is higher
+    /// than the large-model recipes because these runs are ~1,000 steps, not ~100,000.
+    /// </summary>
     public static SaeConfig SyntheticSae(SaeArchitecture a, int features, double trueL0) => a switch
     {
-        SaeArchitecture.TopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: 4e-3f, warmupSteps: 200),
-        SaeArchitecture.BatchTopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: E("BLR", 4e-3f), warmupSteps: 200),
-        SaeArchitecture.Relu => new SaeConfig(a, features, l1: E("L1", 0.02f), lr: E("LR", 4e-3f), warmupSteps: 200),
-        _ => new SaeConfig(a, features, l0Coefficient: E("L0", 0.02f), lr: E("LR", 4e-3f), warmupSteps: 200, thresholdInit: E("TH", 0.05f), bandwidth: E("BW", 0.05f), beta1: E("B1", 0f), sparsityWarmupSteps: (int)E("SW", -1)),
+        SaeArchitecture.TopK or SaeArchitecture.BatchTopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: 0.02f, warmupSteps: 200),
+        SaeArchitecture.Relu => new SaeConfig(a, features, l1: 0.2f, lr: 0.02f, warmupSteps: 200),
+        _ => new SaeConfig(a, features, l0Coefficient: 0.015f, lr: 0.02f, warmupSteps: 200, thresholdInit: 0.05f, bandwidth: 0.05f),
     };
 
-    static float E(string n, float d) => Environment.GetEnvironmentVariable("SYN_" + n) is string v ? float.Parse(v, CultureInfo.InvariantCulture) : d;
     public static JsonObject RunSynthetic(int dIn, int features, double trueL0, long tokens, int batch, ulong seed,
         SaeArchitecture[] archs, bool quiet, CancellationToken ct)
     {
         if (archs.Length == 0) throw new ConfigException("--arch", "names no architecture");
         using var source = new SyntheticFeatures(dIn, features, trueL0, seed);
         var config = new TrainingConfig(archs.Select(a => SyntheticSae(a, features, trueL0)).ToArray(), tokens, batch, seed,
-            logEvery: 100, checkpointEvery: 0, deadTokens: (long)E("DEAD", 1_000_000), evalTokens: 262_144);
+            logEvery: 100, checkpointEvery: 0, deadTokens: 100_000, evalTokens: 262_144);
         using var trainer = new MultiSaeTrainer(config, source);
         var sw = Stopwatch.StartNew();
         trainer.Initialize();

@@ -44,18 +44,24 @@ public static class TrainCommand
     static int Execute(ParseResult pr, CancellationToken ct)
     {
         var (config, dataDir, outDir, single) = Resolve(pr);
-        bool quiet = pr.GetValue(Quiet), json = pr.GetValue(Json);
+        var results = Train(config, dataDir, outDir, single, pr.GetValue(Resume), pr.GetValue(Overwrite), pr.GetValue(Quiet), ct);
+        if (pr.GetValue(Json)) Console.WriteLine(ResultsJson(results));
+        else TrainingView.Results(results);
+        return 0;
+    }
+
+    /// <summary>Validates the output folder and the data, then trains, evaluates and writes every SAE.</summary>
+    public static IReadOnlyList<SaeResult> Train(TrainingConfig config, string dataDir, string outDir, bool single,
+        bool resume, bool overwrite, bool quiet, CancellationToken ct)
+    {
         var run = new LocalTrainingRun(outDir, single);
-        string? resumeFrom = run.PrepareOutput(pr.GetValue(Resume), pr.GetValue(Overwrite));
+        string? resumeFrom = run.PrepareOutput(resume, overwrite);
         using var dataset = OpenData(dataDir, config, quiet);
         using var trainer = new MultiSaeTrainer(config, dataset);
         if (!quiet)
             Console.Error.WriteLine($"{config.Saes.Count} SAE(s), d_in {dataset.DIn}, {dataset.Rows:N0} rows in {dataset.Files.Count} shard(s), {config.TotalSteps:N0} steps of {config.BatchSize}, GEMM {SaeCluster.Compute.Gemm.Backend}");
-        var results = TrainingView.WithProgress("training", config.TotalSteps, quiet,
-            report => run.Execute(trainer, resumeFrom, pr.GetValue(Overwrite), report, quiet ? null : m => Console.Error.WriteLine(m), ct));
-        if (json) Console.WriteLine(ResultsJson(results));
-        else TrainingView.Results(results);
-        return 0;
+        return TrainingView.WithProgress("training", config.TotalSteps, quiet,
+            report => run.Execute(trainer, resumeFrom, overwrite, report, quiet ? null : m => Console.Error.WriteLine(m), ct));
     }
 
     static (TrainingConfig, string, string, bool) Resolve(ParseResult pr)

@@ -55,7 +55,7 @@ public static class TrainingView
     public static void Results(IReadOnlyList<SaeResult> results)
     {
         var table = new Table().Border(TableBorder.Rounded).Title("[bold]SAEs trained[/]");
-        foreach (var col in new[] { "SAE", "arch", "width", "k / λ", "L0", "FVU", "expl. var", "dead", "tokens/s", "folder" })
+        foreach (var col in new[] { "SAE", "arch", "width", "k / λ", "L0", "FVU", "expl. var", "dead", "tokens/s" })
             table.AddColumn(new TableColumn(col).RightAligned());
         foreach (var r in results)
         {
@@ -69,8 +69,10 @@ public static class TrainingView
             var e = r.Evaluation;
             table.AddRow(Markup.Escape(c.Name), c.Architecture.ToName(), c.Width.ToString("N0"), sparsity,
                 e.L0.ToString("F1"), e.Fvu.ToString("F4"), e.ExplainedVariance.ToString("P1"), e.DeadFraction.ToString("P1"),
-                r.TokensPerSecond.ToString("N0"), Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, r.Folder)));
+                r.TokensPerSecond.ToString("N0"));
         }
         AnsiConsole.Write(table);
+        foreach (var folder in results.Select(r => Path.GetDirectoryName(r.Folder)).Distinct())
+            AnsiConsole.MarkupLine($"written to [bold]{Markup.Escape(Path.GetRelativePath(Environment.CurrentDirectory, results.Count == 1 ? results[0].Folder : folder!))}[/]");
     }
 }

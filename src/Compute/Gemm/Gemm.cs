@@ -21,6 +21,8 @@ public static unsafe class Gemm
     /// <summary>True when bf16 GEMM runs natively (oneDNN: AVX512-BF16 / AMX); false when it is converted to f32 and run by the managed sgemm.</summary>
     public static bool HasFastBf16 => UseNative && Native.GemmBf16 != null;
 
+    /// <summary>f32 GEMM. Throws <see cref="ArgumentException"/> (naming the operand) when a span is shorter than its
+    /// dimensions and leading dimension imply; k == 0 or alpha == 0 reduce to C = beta · C.</summary>
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
@@ -358,13 +360,8 @@ public static unsafe class Gemm
                 if (rows < mr) new Span<float>(dst, mr * kc).Clear();
                 if (!TransA)
                 {
-                    // A [m×k]: row r of the strip is contiguous in p → scatter with stride MR.
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float* src = A + (nint)(row0 + r) * Lda + Pc;
-                        float* d = dst + r;
-                        for (int p = 0; p < kc; p++) d[p * mr] = src[p];
-                    }
+                    // A [m×k]: row r of the strip is contiguous in p → transpose into stride MR.
+                    TransposeInto(A + (nint)row0 * Lda + Pc, Lda, rows, kc, dst, mr);
                 }
                 else
                 {
@@ -394,13 +391,8 @@ public static unsafe class Gemm
                 }
                 else
                 {
-                    // B stored [n×k]: column j of the strip is contiguous in p → scatter with stride NR.
-                    for (int j = 0; j < cols; j++)
-                    {
-                        float* src = B + (nint)(col0 + j) * Ldb + Pc;
-                        float* d = dst + j;
-                        for (int p = 0; p < kc; p++) d[p * nr] = src[p];
-                    }
+                    // B stored [n×k]: column j of the strip is contiguous in p → transpose into stride NR.
+                    TransposeInto(B + (nint)col0 * Ldb + Pc, Ldb, cols, kc, dst, nr);
                 }
             }
         }
@@ -448,6 +440,56 @@ public static unsafe class Gemm
                 }
             }
         }
+    }
+
+    // dst[p·dstStride + r] = src[r·srcStride + p] for r < rows, p < cols (rows ≤ dstStride).
+    // 8×8 AVX transposes; a ragged last block of rows / columns is redone overlapping the previous one.
+    private static void TransposeInto(float* src, nint srcStride, int rows, int cols, float* dst, nint dstStride)
+    {
+        if (!Avx.IsSupported || rows < 8 || cols < 8)
+        {
+            for (int r = 0; r < rows; r++)
+                for (int p = 0; p < cols; p++)
+                    dst[p * dstStride + r] = src[r * srcStride + p];
+            return;
+        }
+        for (int r0 = 0; r0 < rows; r0 += 8)
+        {
+            int r = Math.Min(r0, rows - 8);
+            for (int p0 = 0; p0 < cols; p0 += 8)
+            {
+                int p = Math.Min(p0, cols - 8);
+                Transpose8x8(src + r * srcStride + p, srcStride, dst + p * dstStride + r, dstStride);
+            }
+        }
+    }
+
+    // dst[q·dstStride + i] = src[i·srcStride + q] for i, q < 8 (the classic unpack / shuffle / permute2f128 sequence).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, nint srcStride, float* dst, nint dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride);
+        Vector256<float> r2 = Avx.LoadVector256(src + 2 * srcStride), r3 = Avx.LoadVector256(src + 3 * srcStride);
+        Vector256<float> r4 = Avx.LoadVector256(src + 4 * srcStride), r5 = Avx.LoadVector256(src + 5 * srcStride);
+        Vector256<float> r6 = Avx.LoadVector256(src + 6 * srcStride), r7 = Avx.LoadVector256(src + 7 * srcStride);
+        // t0 = [a00 a10 a01 a11 | a04 a14 a05 a15], t1 = [a02 a12 a03 a13 | a06 a16 a07 a17], ...
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        // s0 = [a00 a10 a20 a30 | a04 a14 a24 a34], s1 = column 1 | 5, s2 = 2 | 6, s3 = 3 | 7 (rows 0-3); s4..s7 rows 4-7.
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(s3, s6, 0x31));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -78,12 +78,7 @@ public sealed class SyntheticFeatures : IActivationSource
         var cos = new float[Features * width]; // [features, width]
         Gemm.Sgemm(false, true, Features, width, d, 1f, Directions, d, w, d, 0f, cos, width);
         double sum = 0;
-        var hist = new int[11];
-        for (int f = 0; f < Features; f++) { double m = Math.Abs(TensorPrimitives.MaxMagnitude(cos.AsSpan(f * width, width))); sum += m; hist[(int)(m * 10)]++; }
-        // owners: how many latents have a feature as best match
-        var best = new int[Features];
-        for (int j = 0; j < width; j++) { int bf = 0; float bv = 0; for (int f = 0; f < Features; f++) { float v = MathF.Abs(cos[f * width + j]); if (v > bv) { bv = v; bf = f; } } if (bv > 0.9f) best[bf]++; }
-        if (Environment.GetEnvironmentVariable("SYN_DEBUG") != null) Console.Error.WriteLine($"maxcos hist {string.Join(",", hist)}; latents>0.9 per feature: {string.Join(",", Enumerable.Range(0,5).Select(c => best.Count(b => b == c)))}");
+        for (int f = 0; f < Features; f++) sum += Math.Abs(TensorPrimitives.MaxMagnitude(cos.AsSpan(f * width, width)));
         return sum / Features;
     }
 
