@@ -149,7 +149,7 @@ public static unsafe class Gemm
             _ => "unknown",
         };
         throw new InvalidOperationException(
-            $"oneDNN {function} failed with status {status} ({name}) for transA={Trans(transA):c} transB={Trans(transB):c} " +
+            $"oneDNN {function} failed with status {status} ({name}) for transA={(char)Trans(transA)} transB={(char)Trans(transB)} " +
             $"m={m} n={n} k={k} lda={lda} ldb={ldb} ldc={ldc}.");
     }
 
@@ -207,6 +207,7 @@ public static unsafe class Gemm
                 s_fallbackMessage = "SaeCluster: SAECLUSTER_GEMM=managed; using the managed SIMD GEMM";
                 return;
             }
+            PreferPassiveOpenMpThreads();
             foreach (string name in (ReadOnlySpan<string>)["libdnnl.so.2", "libdnnl.so", "libdnnl.so.3", "dnnl.dll", "libdnnl.dylib"])
             {
                 if (!NativeLibrary.TryLoad(name, out nint handle)) continue;
@@ -221,6 +222,19 @@ public static unsafe class Gemm
             }
             s_fallbackMessage = "SaeCluster: oneDNN (libdnnl.so.2) not found; using the managed SIMD GEMM";
         }
+
+        // oneDNN's OpenMP workers spin after each GEMM by default; on few cores that spinning starves the
+        // .NET thread pool that runs everything between GEMMs (measured here: steps 10× slower). libgomp
+        // reads OMP_WAIT_POLICY when it loads, so it must be in the C environment before dnnl is loaded.
+        private static void PreferPassiveOpenMpThreads()
+        {
+            if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") != null) return;
+            try { SetEnv("OMP_WAIT_POLICY", "PASSIVE", 0); }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+        }
+
+        [DllImport("libc", EntryPoint = "setenv")]
+        private static extern int SetEnv(string name, string value, int overwrite);
 
         /// <summary>Writes the fallback notice to stderr once per process.</summary>
         internal static void ReportFallback()
@@ -489,7 +503,7 @@ public static unsafe class Gemm
         Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(s0, s4, 0x31));
         Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(s1, s5, 0x31));
         Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(s2, s6, 0x31));
-        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(s3, s6, 0x31));
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(s3, s7, 0x31));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
