@@ -22,7 +22,10 @@ Run with the Debian torch (only /usr/bin/python3 has it):
   /usr/bin/python3 bench/torch_sae_step.py --json --variants fp32,bf16,sparse
   /usr/bin/python3 bench/torch_sae_step.py --check   # d_in 64, width 256, batch 128, k 16
 The script re-executes itself with OPENBLAS_CORETYPE=SkylakeX (OpenBLAS reads it at load
-time) and uses 2 threads. It warns if the process is not using OpenBLAS for fp32 GEMM.
+time) and uses 2 threads. fp32 GEMM goes through whatever libblas.so.3 resolves to: it must be
+OpenBLAS (Debian libopenblas0-*), the netlib reference libblas3 runs at ~2.5 GFLOP/s; the
+script prints the library it loaded and warns if it is not OpenBLAS. Timings are medians of
+--steps steps after --warmup steps; other load on the 2 cores shows up directly in them.
 """
 import argparse, json, os, statistics, sys, time
 
@@ -73,7 +76,7 @@ def dense_loss(p, x, dead, k, k_aux, amp):
 
 class TopKEncode(torch.autograd.Function):
     """Encoder GEMM + top-k selection. Returns the pre-activations at the k top latents and at
-    the k_aux top dead latents (plus their indices). Backward builds the gradient of the
+    the k_aux top dead latents, with their indices (aux ones as positions in dead_idx). Backward builds the gradient of the
     pre-activations from those entries only and skips the dense grad w.r.t. (x - b_dec):
     b_dec only needs its batch sum, W_enc @ grad_b_enc."""
 
@@ -83,15 +86,14 @@ class TopKEncode(torch.autograd.Function):
         with autocast(amp):
             pre = torch.addmm(b_enc, xc, W_enc)  # [batch, width], bf16 under autocast
         sel, idx = pre.topk(k, dim=-1, sorted=False)
-        aux_sel, j = pre[:, dead_idx].topk(k_aux, dim=-1, sorted=False)
-        aux_idx = dead_idx[j]
-        ctx.save_for_backward(xc, W_enc, idx, aux_idx)
+        aux_sel, aux_pos = pre[:, dead_idx].topk(k_aux, dim=-1, sorted=False)
+        ctx.save_for_backward(xc, W_enc, idx, dead_idx[aux_pos])
         ctx.amp, ctx.width = amp, pre.shape[1]
-        ctx.mark_non_differentiable(idx, aux_idx)
-        return sel.float(), idx, aux_sel.float(), aux_idx
+        ctx.mark_non_differentiable(idx, aux_pos)
+        return sel.float(), idx, aux_sel.float(), aux_pos
 
     @staticmethod
-    def backward(ctx, g_sel, _g_idx, g_aux, _g_aux_idx):
+    def backward(ctx, g_sel, _g_idx, g_aux, _g_aux_pos):
         xc, W_enc, idx, aux_idx = ctx.saved_tensors
         grad_pre = torch.zeros(xc.shape[0], ctx.width, dtype=BF16 if ctx.amp else torch.float32)
         grad_pre.scatter_add_(-1, idx, g_sel.to(grad_pre.dtype))  # top-k and aux may overlap
@@ -104,18 +106,16 @@ class TopKEncode(torch.autograd.Function):
 
 
 def sparse_loss(p, x, dead_idx, k, k_aux, amp, aux_bag=False):
-    sel, idx, aux_sel, aux_idx = TopKEncode.apply(
+    sel, idx, aux_sel, aux_pos = TopKEncode.apply(
         x, p["W_enc"], p["b_enc"], p["b_dec"], dead_idx, k, k_aux, amp)
     vals, aux_vals = F.relu(sel), F.relu(aux_sel)
     x_hat = F.embedding_bag(idx, p["W_dec"], per_sample_weights=vals, mode="sum") + p["b_dec"]
     err = x - x_hat
     e = err.detach()
     if aux_bag:
-        e_hat = F.embedding_bag(aux_idx, p["W_dec"], per_sample_weights=aux_vals, mode="sum")
+        e_hat = F.embedding_bag(dead_idx[aux_pos], p["W_dec"], per_sample_weights=aux_vals, mode="sum")
     else:  # dense over the dead latents only: column j of aux_codes is latent dead_idx[j]
-        pos = torch.empty(p["W_dec"].shape[0], dtype=torch.long)
-        pos[dead_idx] = torch.arange(len(dead_idx))
-        aux_codes = torch.zeros(x.shape[0], len(dead_idx)).scatter(-1, pos[aux_idx], aux_vals)
+        aux_codes = torch.zeros(x.shape[0], len(dead_idx)).scatter(-1, aux_pos, aux_vals)
         with autocast(amp):
             e_hat = (aux_codes @ p["W_dec"][dead_idx]).float()
     return err.pow(2).sum(-1).mean() + aux_loss(e, e_hat) / 32

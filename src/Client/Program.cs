@@ -15,7 +15,8 @@ public static class Program
             AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No });
             AnsiConsole.Profile.Width = 160;
         }
-        return BuildRoot().Parse(args).InvokeAsync();
+        // Ctrl-C cancels the run, which then checkpoints; give that time before the process is forced down
+        return BuildRoot().Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(5) });
     }
 
     public static RootCommand BuildRoot()

@@ -48,7 +48,7 @@ public static class BenchCommand
                 (ulong)pr.GetValue(seed), list, pr.GetValue(quiet), ct);
             if (pr.GetValue(Json)) Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else PrintSynthetic(result);
-            return Task.FromResult(0);
+            return 0;
         }));
         return cmd;
     }
@@ -138,7 +138,7 @@ public static class BenchCommand
             if (pr.GetValue(peer)) AddPeer(r, pr.GetValue(peerSteps));
             if (pr.GetValue(Json)) Console.WriteLine(r.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else PrintStep(r);
-            return Task.FromResult(0);
+            return 0;
         }));
         return cmd;
     }

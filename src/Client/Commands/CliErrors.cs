@@ -8,9 +8,13 @@ public static class CliErrors
 {
     public const int Usage = 2, Failed = 1, Interrupted = 130;
 
-    public static async Task<int> Run(Func<Task<int>> body)
+    /// <summary>
+    /// Runs a command body on the thread pool (so Ctrl-C cancellation reaches it while System.CommandLine
+    /// waits) and maps user errors to messages and exit codes.
+    /// </summary>
+    public static async Task<int> Run(Func<int> body)
     {
-        try { return await body(); }
+        try { return await Task.Run(body); }
         catch (ConfigException e) { return Report(e.Message, Usage); }
         catch (DataException e) { return Report(e.Message, Failed); }
         catch (SafetensorsFormatException e) { return Report(e.Message, Failed); }

@@ -26,7 +26,7 @@ public static class QuickstartCommand
         var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
         var cmd = new Command("quickstart", "Generate ground-truth activation shards, train every SAE architecture on them in one pass, print results");
         foreach (var o in new Option[] { dir, tokens, seed, quiet }) cmd.Options.Add(o);
-        cmd.SetAction((pr, ct) => CliErrors.Run(() => Task.FromResult(Run(pr.GetValue(dir)!, pr.GetValue(tokens), (ulong)pr.GetValue(seed), pr.GetValue(quiet), ct))));
+        cmd.SetAction((pr, ct) => CliErrors.Run(() => Run(pr.GetValue(dir)!, pr.GetValue(tokens), (ulong)pr.GetValue(seed), pr.GetValue(quiet), ct)));
         return cmd;
     }
 

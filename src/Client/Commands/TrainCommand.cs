@@ -37,7 +37,7 @@ public static class TrainCommand
         var cmd = new Command("train", "Train SAEs on activation shards (all SAEs of a run share one pass over the data)");
         foreach (var o in new Option[] { Config, Data, Out, Arch, Width, K, L1, L0, Tokens, Batch, Lr, Seed, Precision, CheckpointEvery, LogEvery, DeadTokens, EvalTokens, Resume, Overwrite, Json, Quiet })
             cmd.Options.Add(o);
-        cmd.SetAction((pr, ct) => CliErrors.Run(() => Task.FromResult(Execute(pr, ct))));
+        cmd.SetAction((pr, ct) => CliErrors.Run(() => Execute(pr, ct)));
         return cmd;
     }
 

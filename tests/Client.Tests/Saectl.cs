@@ -1,0 +1,29 @@
+using System.Diagnostics;
+
+namespace SaeCluster.Client.Tests;
+
+/// <summary>Runs the built saectl as a separate process, the way a user does.</summary>
+public static class Saectl
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    static string Dll => Path.Combine(AppContext.BaseDirectory, "saectl.dll");
+
+    public static ProcessStartInfo StartInfo(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add(Dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return psi;
+    }
+
+    public static Result Run(params string[] args)
+    {
+        using var p = Process.Start(StartInfo(args))!;
+        p.StandardInput.Close();
+        var err = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException($"saectl {string.Join(' ', args)} did not finish"); }
+        return new Result(p.ExitCode, stdout, err.Result);
+    }
+}

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using SaeCluster.Compute;
+using SaeCluster.Sae;
+
+namespace SaeCluster.Client.Tests;
+
+public class TrainCliTests
+{
+    static void MakeShards(string folder, int shards = 2, int rows = 4096, int d = 32)
+    {
+        using var truth = new SyntheticFeatures(d, 64, 3, seed: 2);
+        ShardWriter.WriteFromSource(truth, folder, shards, rows);
+    }
+
+    [Fact]
+    public void TrainsOneSaeFromFlags()
+    {
+        using var tmp = new TempDir();
+        MakeShards(tmp["acts"]);
+        var r = Saectl.Run("train", "--data", tmp["acts"], "--out", tmp["sae"], "--arch", "topk", "--width", "64", "--k", "3",
+            "--tokens", "40960", "--batch", "1024", "--lr", "0.01", "--eval-tokens", "4096");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        foreach (var f in new[] { "sae.safetensors", "cfg.json", "metrics.json", "sparsity.safetensors" })
+            Assert.True(File.Exists(Path.Combine(tmp["sae"], f)), $"{f} missing");
+        Assert.False(Directory.Exists(Path.Combine(tmp["sae"], "checkpoint")));
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["sae"], "metrics.json")))!;
+        foreach (var key in new[] { "l0", "fvu", "dead_fraction", "tokens", "tokens_per_s" }) Assert.NotNull(metrics[key]);
+        Assert.InRange((double)metrics["l0"]!, 2.5, 3.0);
+        Assert.InRange((double)metrics["fvu"]!, 0.0, 0.8);
+        Assert.Equal(40960, (long)metrics["tokens"]!);
+        var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["sae"], "cfg.json")))!;
+        Assert.Equal("topk", (string)cfg["architecture"]!);
+        Assert.Equal(32, (int)cfg["d_in"]!);
+        Assert.Equal(64, (int)cfg["d_sae"]!);
+        using var w = SafetensorsFile.Open(Path.Combine(tmp["sae"], "sae.safetensors"));
+        Assert.Equal([32L, 64L], w.Get("W_enc").Shape);
+        Assert.Equal([64L, 32L], w.Get("W_dec").Shape);
+        Assert.Contains("SAEs trained", r.Stdout);
+
+        // the same folder again without --resume/--overwrite is refused
+        var again = Saectl.Run("train", "--data", tmp["acts"], "--out", tmp["sae"], "--arch", "topk", "--width", "64", "--k", "3", "--tokens", "40960");
+        Assert.NotEqual(0, again.ExitCode);
+        Assert.Contains("--overwrite", again.Stderr);
+    }
+
+    [Fact]
+    public void TrainsManySaesFromAYamlInOnePass()
+    {
+        using var tmp = new TempDir();
+        MakeShards(tmp["acts"]);
+        File.WriteAllText(tmp["train.yaml"], """
+            data: acts
+            out: runs
+            tokens: 20480
+            batch: 1024
+            eval_tokens: 2048
+            saes:
+              - arch: batchtopk
+                widths: [64, 128]
+                k: 3
+              - arch: jumprelu
+                width: 64
+                l0_coeff: 0.01
+              - arch: relu
+                width: 64
+                l1: 0.1
+            """);
+        var r = Saectl.Run("train", "--config", tmp["train.yaml"], "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var results = JsonNode.Parse(r.Stdout)!.AsArray();
+        Assert.Equal(4, results.Count);
+        foreach (var name in new[] { "batchtopk-w64-k3", "batchtopk-w128-k3", "jumprelu-w64-l0_0.01", "relu-w64-l1_0.1" })
+            Assert.True(File.Exists(Path.Combine(tmp["runs"], name, "sae.safetensors")), name);
+        var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["runs"], "batchtopk-w64-k3", "cfg.json")))!;
+        Assert.Equal("jumprelu", (string)cfg["architecture"]!); // BatchTopK is saved as a JumpReLU with a shared threshold
+        Assert.False(Directory.Exists(Path.Combine(tmp["runs"], "checkpoint")));
+    }
+
+    [Fact]
+    public void InterruptedRunResumesFromItsCheckpoint()
+    {
+        using var tmp = new TempDir();
+        MakeShards(tmp["acts"]);
+        string[] common = ["train", "--data", tmp["acts"], "--out", tmp["sae"], "--arch", "jumprelu", "--width", "128", "--l0-coeff", "0.01",
+            "--batch", "1024", "--checkpoint-every", "20", "--log-every", "10", "--eval-tokens", "2048"];
+        string[] args = [.. common, "--tokens", "4096000"];
+        using (var p = Process.Start(Saectl.StartInfo(args))!)
+        {
+            p.StandardInput.Close();
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            // wait until training has passed a checkpoint, then Ctrl-C
+            string? line;
+            while ((line = p.StandardError.ReadLine()) != null)
+                if (line.StartsWith("step ") && int.Parse(line.Split(' ', '/')[1]) >= 50) break;
+            Assert.NotNull(line);
+            Process.Start("kill", ["-INT", p.Id.ToString()])!.WaitForExit();
+            string rest = p.StandardError.ReadToEnd();
+            Assert.True(p.WaitForExit(60_000));
+            Assert.Equal(130, p.ExitCode);
+            Assert.Contains("--resume", rest);
+        }
+        Assert.True(File.Exists(Path.Combine(tmp["sae"], "checkpoint", "trainer.json")));
+        Assert.False(File.Exists(Path.Combine(tmp["sae"], "sae.safetensors")));
+        var refused = Saectl.Run(args);
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("--resume", refused.Stderr);
+        var resumed = Saectl.Run([.. common, "--tokens", "122880", "--resume"]);
+        // a different token budget is a different schedule: refused with the field named
+        Assert.NotEqual(0, resumed.ExitCode);
+        Assert.Contains("tokens", resumed.Stderr);
+        var ok = Saectl.Run([.. args, "--resume", "--quiet"]);
+        Assert.True(ok.ExitCode == 0, ok.Stderr);
+        Assert.True(File.Exists(Path.Combine(tmp["sae"], "sae.safetensors")));
+    }
+}
