@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages SaeCluster uses, if they are missing (idempotent).
+#   libdnnl2       oneDNN: fp32 and bf16 (AMX) GEMMs; without it saectl falls back to its managed SIMD GEMM
+#   python3-torch  only with --peer: the PyTorch peer of the benchmarks (bench/)
+set -uo pipefail
+pkgs=(libdnnl2)
+[ "${1:-}" = "--peer" ] && pkgs+=(python3-torch)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo"
+echo "installing ${missing[*]} (apt)" >&2
+if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null; }; then
+  echo "warning: could not install ${missing[*]}; saectl will use its managed GEMM (slower)" >&2
+fi
+exit 0
