@@ -51,7 +51,10 @@ public class GradientTests
         Assert.True(Math.Abs(expected - actual) <= tol, $"{what}: analytic {actual:G6} vs finite difference {expected:G6} (tolerance {tol:G3})");
     }
 
-    public static TheoryData<string> Architectures => new() { "relu", "topk", "batchtopk", "jumprelu" };
+    public static TheoryData<string, bool> Architectures => new()
+    {
+        { "relu", false }, { "relu", true }, { "topk", false }, { "batchtopk", false }, { "jumprelu", false }, { "jumprelu", true },
+    };
 
     static SaeConfig Config(string arch) => arch switch
     {
@@ -63,9 +66,10 @@ public class GradientTests
 
     [Theory]
     [MemberData(nameof(Architectures))]
-    public void EncoderDecoderAndBiasGradientsMatchFiniteDifferences(string arch)
+    public void EncoderDecoderAndBiasGradientsMatchFiniteDifferences(string arch, bool denseCodes)
     {
         var (l, ws, x) = Setup(Config(arch), 7);
+        l.DenseCodeFraction = denseCodes ? 0 : 2; // force the dense-GEMM or the per-entry backward
         const float lambda = 0.2f;
         Func<double> loss = () => Loss(l, ws, x, lambda, 0, long.MaxValue / 2);
         loss();
@@ -121,12 +125,15 @@ public class GradientTests
         }
     }
 
-    [Fact]
-    public void JumpReluThresholdGetsTheStraightThroughGradient()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void JumpReluThresholdGetsTheStraightThroughGradient(bool denseCodes)
     {
         const float lambda = 0.2f;
         var config = Config("jumprelu");
         var (l, ws, x) = Setup(config, 3);
+        l.DenseCodeFraction = denseCodes ? 0 : 2;
         l.ComputeGradients(x, 1.0, ws, lambda, 0, long.MaxValue / 2, EncoderPrecision.Float32, out _);
         var sae = l.Sae;
         double eps = config.Bandwidth;

@@ -24,9 +24,9 @@ public sealed class LatentMajorEntries
     }
 
     /// <summary>Rebuilds from up to three token-major code sets (null = absent).</summary>
-    public void Build(int width, SparseCodes main, SparseCodes? aux, int auxGRowOffset, SparseCodes? near)
+    public void Build(int width, SparseCodes? main, SparseCodes? aux, int auxGRowOffset, SparseCodes? near)
     {
-        long total = main.Nnz + (aux?.Nnz ?? 0) + (near?.Nnz ?? 0);
+        long total = (main?.Nnz ?? 0) + (aux?.Nnz ?? 0) + (near?.Nnz ?? 0);
         if (total > Array.MaxLength) throw new InvalidOperationException("too many sparse entries in one step; lower the batch size");
         if (Token.Length < total)
         {
@@ -35,12 +35,13 @@ public sealed class LatentMajorEntries
         }
         var start = ColStart.AsSpan(0, width + 1);
         start.Clear();
-        Count(main, start); if (aux != null) Count(aux, start); if (near != null) Count(near, start);
+        if (main != null) Count(main, start);
+        if (aux != null) Count(aux, start); if (near != null) Count(near, start);
         int s = 0;
         for (int j = 0; j < width; j++) { int c = start[j + 1]; start[j] = s; _cursor[j] = s; s += c; }
         start[width] = s;
         // token-major order within each latent: main rows, then aux rows (distinct G rows), then near
-        Fill(main, 0, Active);
+        if (main != null) Fill(main, 0, Active);
         if (aux != null) Fill(aux, auxGRowOffset, Active);
         if (near != null) Fill(near, 0, NearThreshold);
     }

@@ -23,6 +23,7 @@ public sealed class SaeLearner
     readonly float[] _theta;       // JumpReLU θ = exp(log θ) [n]
     readonly float[] _dpreSum;     // Σ_b dz_bj [n]
     readonly float[] _latentTerm;  // per-latent sparsity-loss terms [n]
+    readonly float[] _decoderNorm; // ‖W_dec,j‖ (dense ReLU steps) [n]
     readonly int[] _dead;          // dead latent ids
 
     public SaeLearner(SaeConfig config, int dIn, ulong seed)
@@ -35,6 +36,7 @@ public sealed class SaeLearner
         _theta = new float[_width];
         _dpreSum = new float[_width];
         _latentTerm = new float[_width];
+        _decoderNorm = new float[_width];
         _dead = new int[_width];
     }
 
@@ -146,7 +148,11 @@ public sealed class SaeLearner
         }
 
         // ---- reconstruction: x̂ = f·W_dec + b_dec; G_b = dL/dx̂_b = (2/B)(x̂_b − x_b) -------------
-        Decode(ws.Main, B, ws.XHat, withBias: true);
+        // ReLU and JumpReLU codes start out dense (half the latents fire at initialisation): above a few
+        // per cent density the GEMM formulation beats per-entry work, so those steps go dense.
+        bool dense = c.Architecture is SaeArchitecture.Relu or SaeArchitecture.JumpRelu && ws.Main.Nnz > DenseCodeFraction * B * n;
+        if (dense) DecodeDense(ws);
+        else Decode(ws.Main, B, ws.XHat, withBias: true);
         float gScale = 2f / B;
         Parallel.For(0, B, b =>
         {
@@ -165,9 +171,10 @@ public sealed class SaeLearner
             auxLoss = AuxK(x, ws, deadCount, out aux);
 
         // ---- backward, latent-major --------------------------------------------------------------
-        ws.Entries.Build(n, ws.Main, aux, B, near);
         float lossScale = lambda / B;
-        BackwardByLatent(ws, lossScale);
+        if (dense) BackwardDense(ws, lossScale);
+        ws.Entries.Build(n, dense ? null : ws.Main, aux, B, near);
+        BackwardByLatent(ws, lossScale, denseDone: dense);
 
         // b_dec: decoder bias gradient Σ_b G_b, minus the encoder-input path Σ_j (Σ_b dz_bj) W_encᵀ[j]
         var gbDec = Sae.DecoderBias.Grad;
@@ -246,7 +253,9 @@ public sealed class SaeLearner
     }
 
     // Gradients of W_dec, W_encᵀ, b_enc (and log θ) — one latent per iteration, rows owned by one thread.
-    void BackwardByLatent(StepWorkspace ws, float lossScale)
+    // With denseDone the active-entry gradients are already in place (BackwardDense); only JumpReLU's
+    // near-threshold entries and the decoder-row projection remain.
+    void BackwardByLatent(StepWorkspace ws, float lossScale, bool denseDone)
     {
         int d = _dIn, B = ws.Batch;
         var e = ws.Entries;
@@ -265,7 +274,7 @@ public sealed class SaeLearner
                 var wj = w.AsSpan(j * d, d);
                 var gwj = gw.AsSpan(j * d, d);
                 var gej = ge.AsSpan(j * d, d);
-                gwj.Clear(); gej.Clear();
+                if (!denseDone) { gwj.Clear(); gej.Clear(); }
                 float norm = relu ? MathF.Sqrt(TensorPrimitives.SumOfSquares(wj)) : 0f;
                 float l1Slope = lossScale * norm;
                 float dzSum = 0, fSum = 0, dTheta = 0, theta = jump ? _theta[j] : 0f;
@@ -286,9 +295,12 @@ public sealed class SaeLearner
                     else // JumpReLU straight-through: ∂f/∂θ = −(θ/ε)·K, ∂H/∂θ = −(1/ε)·K (rectangle K)
                         dTheta += -(theta * invEps) * df - lossScale * invEps;
                 }
-                gb[j] = dzSum;
-                _dpreSum[j] = dzSum;
-                if (relu)
+                if (!denseDone)
+                {
+                    gb[j] = dzSum;
+                    _dpreSum[j] = dzSum;
+                }
+                if (relu && !denseDone)
                 {
                     // λ Σ_b f_bj ‖W_dec,j‖ → ∂/∂W_dec,j = λ/B · (Σ_b f_bj) · W_dec,j / ‖W_dec,j‖
                     _latentTerm[j] = fSum * norm;
@@ -299,6 +311,60 @@ public sealed class SaeLearner
                     TensorPrimitives.MultiplyAdd(wj, -TensorPrimitives.Dot(gwj, wj), gwj, gwj);
             }
         });
+    }
+
+    /// <summary>Density of the code above which ReLU/JumpReLU steps use dense GEMMs (internal for tests).</summary>
+    internal double DenseCodeFraction { get; set; } = 0.03;
+
+    // F := the code as a dense [B, n] matrix, in place of z (f = z where active, else 0); x̂ = F·W_dec + b_dec.
+    void DecodeDense(StepWorkspace ws)
+    {
+        int B = ws.Batch, d = _dIn, n = _width;
+        float[] f = ws.Pre, bDec = Sae.DecoderBias.Value;
+        bool jump = Config.Architecture == SaeArchitecture.JumpRelu;
+        Parallel.For(0, B, b =>
+        {
+            var row = f.AsSpan(b * n, n);
+            if (jump)
+                for (int j = 0; j < n; j++) { if (!(row[j] > _theta[j])) row[j] = 0; }
+            else TensorPrimitives.Max(row, 0f, row);
+            bDec.CopyTo(ws.XHat.AsSpan(b * d, d));
+        });
+        Gemm.Sgemm(false, false, B, d, n, 1f, f, n, Sae.Decoder.Value, d, 1f, ws.XHat, d);
+    }
+
+    // Dense backward for dense codes F (in ws.Pre): dz = (G·W_decᵀ + L1 slope) ⊙ [f > 0];
+    // ∂W_dec = Fᵀ·G, ∂W_encᵀ = dzᵀ·x_c, ∂b_enc = Σ_b dz.
+    void BackwardDense(StepWorkspace ws, float lossScale)
+    {
+        int B = ws.Batch, d = _dIn, n = _width;
+        float[] f = ws.Pre, dz = ws.CodeGrad, w = Sae.Decoder.Value;
+        bool relu = Config.Architecture == SaeArchitecture.Relu;
+        var slope = _latentTerm; // λ/B·‖W_dec,j‖ for ReLU, 0 otherwise
+        var norm = _decoderNorm;
+        Array.Clear(slope);
+        if (relu) Parallel.For(0, n, j => { norm[j] = TensorPrimitives.Norm(w.AsSpan(j * d, d)); slope[j] = lossScale * norm[j]; });
+        Gemm.Sgemm(false, true, B, n, d, 1f, ws.G, d, w, d, 0f, dz, n);
+        Parallel.For(0, B, b =>
+        {
+            var fr = f.AsSpan(b * n, n); var gr = dz.AsSpan(b * n, n);
+            for (int j = 0; j < n; j++) gr[j] = fr[j] > 0 ? gr[j] + slope[j] : 0f;
+        });
+        Gemm.Sgemm(true, false, n, d, B, 1f, f, n, ws.G, d, 0f, Sae.Decoder.Grad, d);
+        Gemm.Sgemm(true, false, n, d, B, 1f, dz, n, ws.Xc, d, 0f, Sae.EncoderT.Grad, d);
+        Reductions.ColumnSum(dz, B, n, Sae.EncoderBias.Grad);
+        Sae.EncoderBias.Grad.AsSpan(0, n).CopyTo(_dpreSum);
+        if (relu)
+        {
+            // λ Σ_b f_bj ‖W_dec,j‖: ∂/∂W_dec,j = λ/B · (Σ_b f_bj) · W_dec,j / ‖W_dec,j‖; keep Σ_b f_bj ‖W_dec,j‖ for the loss
+            var fSum = ws.LatentBuffer;
+            Reductions.ColumnSum(f, B, n, fSum);
+            Parallel.For(0, n, j =>
+            {
+                if (norm[j] > 0) TensorPrimitives.MultiplyAdd(w.AsSpan(j * d, d), lossScale * fSum[j] / norm[j], Sae.Decoder.Grad.AsSpan(j * d, d), Sae.Decoder.Grad.AsSpan(j * d, d));
+                slope[j] = fSum[j] * norm[j];
+            });
+        }
     }
 
     void NormalizeDecoderRows()

@@ -13,6 +13,9 @@ public sealed class StepWorkspace
     public ushort[] XcBf16 { get; } // [B, d]
     public ushort[] WBf16 { get; }  // [n, d]   bf16 copy of W_encᵀ
     public float[] Pre { get; }     // [B, n]   pre-activations z
+    /// <summary>[B, n] dL/dz for steps whose codes are dense (allocated on first use).</summary>
+    public float[] CodeGrad => _codeGrad ??= GC.AllocateArray<float>(Batch * MaxWidth, pinned: true);
+    float[]? _codeGrad;
     public float[] XHat { get; }    // [B, d]
     public float[] G { get; }       // [2B, d]  dL/dx̂ (rows 0..B) and dL/dê for AuxK (rows B..2B)
     public float[] RowSqErr { get; }  // [B]
