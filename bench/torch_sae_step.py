@@ -36,9 +36,21 @@ if os.environ.get("OPENBLAS_CORETYPE") != "SkylakeX":
 import torch
 import torch.nn.functional as F
 
-THREADS = 2
-torch.set_num_threads(THREADS)
+torch.set_num_threads(2)
 BF16 = torch.bfloat16
+
+
+def blas_library():
+    """The BLAS shared objects mapped into this process (libtorch_cpu links libblas.so.3)."""
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
+    return ",".join(sorted(libs)) or "unknown"
+
+
+BLAS = blas_library()
+if "openblas" not in BLAS.lower():
+    print(f"warning: fp32 GEMM is not using OpenBLAS ({BLAS}); the fp32 variant will be very slow",
+          file=sys.stderr)
 
 
 def autocast(amp):
@@ -168,12 +180,6 @@ def gemm_gflops(m, kd, n, dtype):
     return 2.0 * m * kd * n / best / 1e9
 
 
-def blas_library():
-    with open("/proc/self/maps") as f:
-        libs = {line.split()[-1] for line in f if "blas" in line.lower() and "/" in line}
-    return ",".join(sorted(libs)) or "unknown"
-
-
 def make_inputs(a):
     torch.manual_seed(a.seed)
     x = torch.randn(a.batch, a.d_in)
@@ -213,21 +219,18 @@ def bench(a):
             times.append(time.perf_counter() - t0)
         ms = statistics.median(times) * 1e3
         out["variants"][v] = {"ms_per_step": round(ms, 1), "tokens_per_s": round(a.batch / ms * 1e3, 1)}
-        del t
         if not a.json:
             print(f"{v:12s} {ms:10.1f} ms/step {a.batch / ms * 1e3:10.1f} tokens/s"
                   f"   (steps: {', '.join(f'{s * 1e3:.0f}' for s in times)} ms)", flush=True)
     out["gemm_fp32_gflops"] = round(gemm_gflops(a.batch, a.d_in, a.width, torch.float32), 1)
     out["gemm_bf16_gflops"] = round(gemm_gflops(a.batch, a.d_in, a.width, BF16), 1)
-    out["blas"] = blas_library()
-    if "openblas" not in out["blas"].lower():
-        print(f"warning: fp32 GEMM is not using OpenBLAS ({out['blas']})", file=sys.stderr)
+    out["blas"] = BLAS
     if a.json:
         print(json.dumps(out))
     else:
         print(f"GEMM [{a.batch}x{a.d_in}]@[{a.d_in}x{a.width}] best of 3: fp32 "
               f"{out['gemm_fp32_gflops']} GFLOP/s, bf16 {out['gemm_bf16_gflops']} GFLOP/s")
-        print(f"torch {torch.__version__}, {out['threads']} threads, BLAS {out['blas']}")
+        print(f"torch {torch.__version__}, {out['threads']} threads, BLAS {BLAS}")
 
 
 def main():
@@ -251,10 +254,7 @@ def main():
     unknown = [v for v in a.variants if v not in VARIANTS]
     if unknown:
         ap.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
-    if a.check:
-        check(a)
-    else:
-        bench(a)
+    (check if a.check else bench)(a)
 
 
 if __name__ == "__main__":
