@@ -5,7 +5,7 @@ One step = encoder forward, top-k, decoder forward, loss (MSE + AuxK/32 as in
 dictionary_learning / OpenAI), backward, removal of the decoder-row-parallel gradient
 component, torch.optim.Adam (lr 1e-4, eps 6.25e-10) and decoder-row renormalisation.
 Shapes: W_enc [d_in, width], b_enc [width], W_dec [width, d_in] (unit rows), b_dec [d_in];
-x is seeded random normal; a fixed random half of the latents is marked dead; k_aux = d_in/2.
+x is seeded random normal; a fixed random share of the latents (--dead-fraction, default half) is marked dead; k_aux = d_in/2.
 
 Variants:
   fp32        everything dense fp32 (how SAELens / dictionary_learning run on CPU)
@@ -183,7 +183,7 @@ def gemm_gflops(m, kd, n, dtype):
 def make_inputs(a):
     torch.manual_seed(a.seed)
     x = torch.randn(a.batch, a.d_in)
-    dead = torch.rand(a.width, generator=torch.Generator().manual_seed(a.seed + 1)) < 0.5
+    dead = torch.rand(a.width, generator=torch.Generator().manual_seed(a.seed + 1)) < a.dead_fraction
     return init_params(a.d_in, a.width, a.seed), x, dead, a.d_in // 2
 
 
@@ -243,6 +243,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--variants", default=None, help="comma list of " + ",".join(VARIANTS))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dead-fraction", type=float, default=0.5, help="share of latents marked dead (they feed AuxK)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--check", action="store_true",
                     help="compare loss/grads of each variant with fp32 at d_in 64, width 256, batch 128, k 16")

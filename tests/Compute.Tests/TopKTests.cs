@@ -30,6 +30,24 @@ public class TopKTests
         for (int i = 0; i < c; i++) Assert.Equal(x[idx[i]], val[i]);
     }
 
+    [Theory]
+    [InlineData(1000, 200)]
+    [InlineData(8192, 1152)]
+    [InlineData(300, 299)]
+    [InlineData(300, 1000)]
+    public void SelectionTopKMatchesHeapTopK(int n, int k)
+    {
+        var x = Random(n, (ulong)(n + k), positiveShare: 0.4f);
+        x[3] = x[7] = x[11] = 0.75f; // ties
+        int kk = Math.Min(k, n);
+        var (i1, v1, i2, v2) = (new int[kk], new float[kk], new int[kk], new float[kk]);
+        int c1 = TopK.RowTopKPositive(x, kk, i1, v1);
+        int c2 = TopK.RowTopKPositiveBySelection(x, kk, i2, v2, new float[n]);
+        Assert.Equal(c1, c2);
+        Assert.Equal(v1.Take(c1).Order(), v2.Take(c2).Order());
+        foreach (int j in i2.Take(c2)) Assert.True(x[j] > 0);
+    }
+
     [Fact]
     public void RowTopKOfAllNegativeIsEmpty()
     {

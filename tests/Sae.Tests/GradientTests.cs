@@ -1,4 +1,5 @@
 using SaeCluster.Compute;
+using SaeCluster.Compute;
 using SaeCluster.Sae;
 
 namespace SaeCluster.Sae.Tests;
@@ -99,11 +100,14 @@ public class GradientTests
     }
 
     [Theory]
-    [InlineData("topk")]
-    [InlineData("batchtopk")]
-    public void AuxKGradientsOfDeadLatentsMatchFiniteDifferences(string arch)
+    [InlineData("topk", false)]
+    [InlineData("topk", true)]
+    [InlineData("batchtopk", false)]
+    [InlineData("batchtopk", true)]
+    public void AuxKGradientsOfDeadLatentsMatchFiniteDifferences(string arch, bool denseAux)
     {
         var (l, ws, x) = Setup(Config(arch), 11);
+        l.DenseCodeFraction = denseAux ? 0 : 2; // GEMMs over the gathered dead rows, or per-entry work
         // latents active on this batch stay alive; every other latent is dead and feeds AuxK
         l.ComputeGradients(x, 1.0, ws, 0, 0, long.MaxValue / 2, EncoderPrecision.Float32, out _);
         var live = new HashSet<int>();
@@ -122,6 +126,11 @@ public class GradientTests
             for (int i = 0; i < D; i++)
                 AssertClose(FiniteDifference(sae.EncoderT, j * D + i, loss, ws), analytic["W_enc_t"][j * D + i], scale, $"{arch} aux W_enc_t[{j},{i}]");
             AssertClose(FiniteDifference(sae.EncoderBias, j, loss, ws), analytic["b_enc"][j], scale, $"{arch} aux b_enc[{j}]");
+            var fd = Enumerable.Range(0, D).Select(i => FiniteDifference(sae.Decoder, j * D + i, loss, ws)).ToArray();
+            double along = 0;
+            for (int i = 0; i < D; i++) along += fd[i] * sae.Decoder.Value[j * D + i];
+            for (int i = 0; i < D; i++)
+                AssertClose(fd[i] - along * sae.Decoder.Value[j * D + i], analytic["W_dec"][j * D + i], scale, $"{arch} aux W_dec[{j},{i}]");
         }
     }
 
@@ -168,5 +177,40 @@ public class GradientTests
             Assert.True(Math.Abs(g - sae.LogThreshold.Grad[j]) <= 1e-4 + 1e-3 * Math.Abs(g), $"log_threshold[{j}]: {sae.LogThreshold.Grad[j]} vs {g}");
         }
         Assert.True(near > 0, "no pre-activation fell inside the bandwidth: the test checks nothing");
+    }
+}
+
+public class Bf16StepTests
+{
+    /// <summary>The bf16 (AMX) GEMM path computes the same gradients as fp32, up to bf16 rounding.</summary>
+    [Theory]
+    [InlineData(SaeArchitecture.TopK, true)]
+    [InlineData(SaeArchitecture.TopK, false)]
+    [InlineData(SaeArchitecture.JumpRelu, true)]
+    public void Bf16GradientsAgreeWithFp32(SaeArchitecture arch, bool denseAux)
+    {
+        const int d = 64, n = 256, B = 512;
+        var config = arch == SaeArchitecture.TopK ? new SaeConfig(arch, n, k: 8) : new SaeConfig(arch, n, l0Coefficient: 0.01f, thresholdInit: 0.05f);
+        using var truth = new SyntheticFeatures(d, n, 6, seed: 1);
+        var x = new float[B * d];
+        truth.ReadBatch(0, B, x);
+        float[][] Grads(EncoderPrecision p)
+        {
+            var l = new SaeLearner(config, d, 3) { DenseCodeFraction = denseAux ? 0 : 2 };
+            for (int j = 0; j < n; j++) l.LastFired[j] = j % 3 == 0 ? 0 : 1_000_000; // a third dead: AuxK runs
+            var ws = new StepWorkspace(B, d, n, bf16: p == EncoderPrecision.BFloat16);
+            l.ComputeGradients(x, 1.0, ws, 0.01f, 1_000_000, 500_000, p, out _);
+            return l.Sae.Parameters.Select(q => (float[])q.Grad.Clone()).ToArray();
+        }
+        var g32 = Grads(EncoderPrecision.Float32);
+        var g16 = Grads(EncoderPrecision.BFloat16);
+        // (log θ is left out: its straight-through gradient counts z inside a ±ε/2 window, and bf16
+        // rounding of z is of the order of ε — which is why Auto precision keeps JumpReLU in fp32)
+        for (int i = 0; i < 4; i++)
+        {
+            double err = 0, norm = 0;
+            for (int e = 0; e < g32[i].Length; e++) { err += Math.Pow(g32[i][e] - g16[i][e], 2); norm += Math.Pow(g32[i][e], 2); }
+            Assert.True(Math.Sqrt(err) <= 0.1 * Math.Sqrt(norm) + 1e-6, $"parameter {i}: relative error {Math.Sqrt(err / Math.Max(norm, 1e-30)):F3}");
+        }
     }
 }

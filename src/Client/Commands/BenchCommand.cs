@@ -128,13 +128,14 @@ public static class BenchCommand
         var precision = new Option<string>("--precision") { DefaultValueFactory = _ => "auto" };
         var peer = new Option<bool>("--peer") { Description = "also run the PyTorch peer (bench/torch_sae_step.py) in this run and report ratios" };
         var peerSteps = new Option<int>("--peer-steps") { DefaultValueFactory = _ => 3 };
+        var dead = new Option<double>("--dead-fraction") { Description = "share of latents held dead so AuxK runs (the peer uses the same share)", DefaultValueFactory = _ => 0.5 };
         var cmd = new Command("step", "Time one training step of one SAE (ms/step, tokens/s) against the GEMM peak measured in the same run");
-        foreach (var o in new Option[] { dIn, width, batch, arch, k, steps, warmup, precision, peer, peerSteps, Json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { dIn, width, batch, arch, k, steps, warmup, precision, dead, peer, peerSteps, Json }) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliErrors.Run(() =>
         {
             var a = SaeArchitectureNames.Parse(pr.GetValue(arch)!, "--arch");
             var r = RunStep(a, pr.GetValue(dIn), pr.GetValue(width), pr.GetValue(batch), pr.GetValue(k), pr.GetValue(steps), pr.GetValue(warmup),
-                TrainCommand.ParsePrecision(pr.GetValue(precision)), ct);
+                TrainCommand.ParsePrecision(pr.GetValue(precision)), pr.GetValue(dead), ct);
             if (pr.GetValue(peer)) AddPeer(r, pr.GetValue(peerSteps));
             if (pr.GetValue(Json)) Console.WriteLine(r.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else PrintStep(r);
@@ -144,7 +145,7 @@ public static class BenchCommand
     }
 
     public static JsonObject RunStep(SaeArchitecture arch, int dIn, int width, int batch, int k, int steps, int warmup,
-        EncoderPrecision precision, CancellationToken ct)
+        EncoderPrecision precision, double deadFraction, CancellationToken ct)
     {
         var sae = arch switch
         {
@@ -155,20 +156,26 @@ public static class BenchCommand
         // realistic codes need structured data: sparse features in superposition, fixed batches
         using var source = new SyntheticFeatures(dIn, Math.Max(width, 1024), Math.Max(8, k), 1);
         var config = new TrainingConfig([sae], tokens: (long)batch * (steps + warmup + 1), batchSize: batch, precision: precision, checkpointEvery: 0);
-        bool bf16 = precision == EncoderPrecision.BFloat16 || (precision == EncoderPrecision.Auto && Gemm.HasFastBf16);
         using var trainer = new MultiSaeTrainer(config, source);
+        bool bf16 = trainer.Learners[0].UsesBf16(precision);
         trainer.Initialize();
         var x = new float[batch * dIn];
         source.ReadBatch(0, batch, x);
         var rowVar = new float[batch];
         double totalVar = batch;
         var learner = trainer.Learners[0];
+        // hold a fixed random share of the latents dead (last fired long ago), so AuxK does its full work
+        const long Now = 1L << 50;
+        var rng = new Rng(Rng.Derive(7, 0xDEAD));
+        var deadSet = new long[width];
+        for (int j = 0; j < width; j++) deadSet[j] = rng.NextDouble() < deadFraction ? 0 : Now;
         var times = new List<double>();
         for (int i = 0; i < warmup + steps; i++)
         {
             ct.ThrowIfCancellationRequested();
+            deadSet.CopyTo(learner.LastFired, 0); // AuxK revives them; keep the workload fixed like the peer's mask
             var sw = Stopwatch.StartNew();
-            learner.TrainStep(x, rowVar, totalVar, trainer.Workspace, config.TotalSteps, (long)i * batch, config.DeadTokens, precision);
+            learner.TrainStep(x, rowVar, totalVar, trainer.Workspace, config.TotalSteps, Now, config.DeadTokens, precision);
             if (i >= warmup) times.Add(sw.Elapsed.TotalMilliseconds);
         }
         times.Sort();
@@ -179,7 +186,7 @@ public static class BenchCommand
         double usedPeak = bf16 ? bf16Peak : fp32Peak;
         return new JsonObject
         {
-            ["arch"] = arch.ToName(), ["d_in"] = dIn, ["width"] = width, ["batch"] = batch, ["k"] = k,
+            ["arch"] = arch.ToName(), ["d_in"] = dIn, ["width"] = width, ["batch"] = batch, ["k"] = k, ["dead_fraction"] = deadFraction,
             ["precision"] = bf16 ? "bf16" : "fp32", ["gemm_backend"] = Gemm.Backend, ["threads"] = Environment.ProcessorCount,
             ["ms_per_step"] = ms, ["tokens_per_s"] = batch / (ms / 1000),
             ["gemm_fp32_gflops"] = fp32Peak, ["gemm_bf16_gflops"] = bf16Peak,
@@ -187,7 +194,8 @@ public static class BenchCommand
             ["encoder_gemm_share"] = encoderFlops / (usedPeak * 1e9) / (ms / 1000),
             // a dense trainer does ≥ 5 GEMMs of this size per step (encoder, decoder, 3 gradients)
             ["dense_equivalent_tflops"] = 5 * encoderFlops / (ms / 1000) / 1e12,
-            ["l0"] = trainer.Learners[0].Step > 0 ? (double)trainer.Workspace.Main.Nnz / batch : 0,
+            ["l0"] = (double)trainer.Workspace.Main.Nnz / batch,
+            ["auxk_per_token"] = deadFraction > 0 ? (double)trainer.Workspace.Aux.Nnz / batch : 0,
         };
     }
 
@@ -200,7 +208,7 @@ public static class BenchCommand
             RedirectStandardError = true,
         };
         foreach (var a in new[] { script, "--d-in", r["d_in"]!.ToString(), "--width", r["width"]!.ToString(), "--batch", r["batch"]!.ToString(),
-            "--k", r["k"]!.ToString(), "--steps", peerSteps.ToString(CultureInfo.InvariantCulture), "--json" })
+            "--k", r["k"]!.ToString(), "--dead-fraction", ((double)r["dead_fraction"]!).ToString(CultureInfo.InvariantCulture), "--steps", peerSteps.ToString(CultureInfo.InvariantCulture), "--json" })
             psi.ArgumentList.Add(a);
         psi.Environment["OPENBLAS_CORETYPE"] = "SkylakeX";
         using var p = Process.Start(psi) ?? throw new IOException("could not start /usr/bin/python3");

@@ -22,7 +22,7 @@ public static class TrainCommand
     static readonly Option<int?> Batch = new("--batch") { Description = "tokens per batch (default 4096)" };
     static readonly Option<float?> Lr = new("--lr") { Description = "learning rate (default: the family's recipe)" };
     static readonly Option<long?> Seed = new("--seed") { Description = "random seed (default 0)" };
-    static readonly Option<string?> Precision = new("--precision") { Description = "encoder GEMM precision: auto | fp32 | bf16 (default auto: bf16 where oneDNN/AMX is present)" };
+    static readonly Option<string?> Precision = new("--precision") { Description = "GEMM precision: auto | fp32 | bf16 (default auto: bf16 where oneDNN/AMX is present, fp32 for JumpReLU)" };
     static readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = "steps between checkpoints (default 500)" };
     static readonly Option<int?> LogEvery = new("--log-every") { Description = "steps between progress reports (default 50)" };
     static readonly Option<long?> DeadTokens = new("--dead-tokens") { Description = "a latent is dead after this many tokens without firing (default 10M)" };

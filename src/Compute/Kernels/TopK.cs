@@ -145,10 +145,35 @@ public static class TopK
             if (bits > 0 && bits < 0x7F80_0000 && (bits >> 20) == bucket) cand[n++] = v;
         }
         // kth largest overall = (kth - above)-th largest in the bucket
-        return QuickSelectLargest(cand, (int)(kth - above));
+        return KthLargestInPlace(cand, (int)(kth - above));
     }
 
-    static float QuickSelectLargest(float[] a, int kth)
+    /// <summary>
+    /// The k largest strictly positive values of <paramref name="row"/> by selection rather than a heap:
+    /// O(n) whatever k, for large k (AuxK keeps d_in/2 per token). <paramref name="scratch"/> needs row.Length.
+    /// Writes indices and values in index order; returns how many (≤ k).
+    /// </summary>
+    public static int RowTopKPositiveBySelection(ReadOnlySpan<float> row, int k, Span<int> idx, Span<float> val, Span<float> scratch)
+    {
+        int positives = 0;
+        foreach (float v in row) if (v > 0) scratch[positives++] = v;
+        if (positives <= k)
+        {
+            int m = 0;
+            for (int j = 0; j < row.Length; j++) if (row[j] > 0) { idx[m] = j; val[m++] = row[j]; }
+            return m;
+        }
+        float t = KthLargestInPlace(scratch[..positives], k);
+        int n = 0;
+        for (int j = 0; j < row.Length; j++) // everything above the k-th value, then ties with it
+            if (row[j] > t) { idx[n] = j; val[n++] = row[j]; }
+        for (int j = 0; j < row.Length && n < k; j++)
+            if (row[j] == t) { idx[n] = j; val[n++] = row[j]; }
+        return n;
+    }
+
+    /// <summary>The <paramref name="kth"/>-largest value (1-based) of <paramref name="a"/>, which it reorders (quickselect).</summary>
+    public static float KthLargestInPlace(Span<float> a, int kth)
     {
         int lo = 0, hi = a.Length - 1, target = kth - 1; // position in descending order
         var rng = new Rng(0x5EED);

@@ -76,21 +76,34 @@ public static class CodeSelection
         });
     }
 
-    /// <summary>Per row, the <paramref name="k"/> largest positive z among the listed latents (AuxK over dead latents).</summary>
+    /// <summary>
+    /// Per row, the <paramref name="k"/> largest positive z among the listed latents (AuxK over dead latents).
+    /// </summary>
     public static void TopKAmong(float[] pre, int rows, int width, int[] latents, int latentCount, int k, SparseCodes codes)
     {
         k = Math.Min(k, latentCount);
         codes.ResetStrided(rows, k);
         if (k == 0) return;
-        ForRows(rows, b =>
+        Parallel.For(0, (rows + RowsPerTask - 1) / RowsPerTask, t =>
         {
-            var z = pre.AsSpan(b * width, width);
-            Span<float> gathered = latentCount <= 4096 ? stackalloc float[latentCount] : new float[latentCount];
-            for (int i = 0; i < latentCount; i++) gathered[i] = z[latents[i]];
-            var cols = codes.Col.AsSpan(codes.Start[b], k);
-            int c = Compute.TopK.RowTopKPositive(gathered, k, cols, codes.Val.AsSpan(codes.Start[b], k));
-            for (int i = 0; i < c; i++) cols[i] = latents[cols[i]];
-            codes.Count[b] = c;
+            float[] gathered = System.Buffers.ArrayPool<float>.Shared.Rent(latentCount);
+            float[] scratch = System.Buffers.ArrayPool<float>.Shared.Rent(latentCount);
+            int hi = Math.Min(rows, (t + 1) * RowsPerTask);
+            for (int b = t * RowsPerTask; b < hi; b++)
+            {
+                var z = pre.AsSpan(b * width, width);
+                for (int i = 0; i < latentCount; i++) gathered[i] = z[latents[i]];
+                var cols = codes.Col.AsSpan(codes.Start[b], k);
+                var vals = codes.Val.AsSpan(codes.Start[b], k);
+                var row = gathered.AsSpan(0, latentCount);
+                int c = k > 64
+                    ? Compute.TopK.RowTopKPositiveBySelection(row, k, cols, vals, scratch)
+                    : Compute.TopK.RowTopKPositive(row, k, cols, vals);
+                for (int i = 0; i < c; i++) cols[i] = latents[cols[i]];
+                codes.Count[b] = c;
+            }
+            System.Buffers.ArrayPool<float>.Shared.Return(gathered);
+            System.Buffers.ArrayPool<float>.Shared.Return(scratch);
         });
     }
 

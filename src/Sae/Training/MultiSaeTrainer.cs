@@ -30,8 +30,7 @@ public sealed class MultiSaeTrainer : IDisposable
         Source = source;
         int d = source.DIn;
         Learners = config.Saes.Select((c, i) => new SaeLearner(c, d, Rng.Derive(config.Seed, 0x5AE, (ulong)i))).ToArray();
-        bool bf16 = config.Precision == EncoderPrecision.BFloat16 || (config.Precision == EncoderPrecision.Auto && Gemm.HasFastBf16);
-        Workspace = new StepWorkspace(config.BatchSize, d, config.Saes.Max(s => s.Width), bf16);
+        Workspace = new StepWorkspace(config.BatchSize, d, config.Saes.Max(s => s.Width), Learners.Any(l => l.UsesBf16(config.Precision)));
         _x = GC.AllocateArray<float>(config.BatchSize * d, pinned: true);
         _rowVar = new float[config.BatchSize];
         _mean = new float[d];

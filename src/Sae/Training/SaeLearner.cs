@@ -25,6 +25,7 @@ public sealed class SaeLearner
     readonly float[] _latentTerm;  // per-latent sparsity-loss terms [n]
     readonly float[] _decoderNorm; // ‖W_dec,j‖ (dense ReLU steps) [n]
     readonly int[] _dead;          // dead latent ids
+    readonly int[] _deadPos;       // latent id → position in _dead (valid for dead latents)
 
     public SaeLearner(SaeConfig config, int dIn, ulong seed)
     {
@@ -38,6 +39,7 @@ public sealed class SaeLearner
         _latentTerm = new float[_width];
         _decoderNorm = new float[_width];
         _dead = new int[_width];
+        _deadPos = new int[_width];
     }
 
     /// <summary>b_dec := the geometric median of the batch (Weiszfeld), as dictionary_learning initialises TopK SAEs.</summary>
@@ -65,7 +67,14 @@ public sealed class SaeLearner
         }
     }
 
-    bool Bf16(EncoderPrecision p) => p == EncoderPrecision.BFloat16 || (p == EncoderPrecision.Auto && Gemm.HasFastBf16);
+    /// <summary>
+    /// Whether this SAE's GEMMs run in bf16: when asked, or under Auto where AMX is present — except for
+    /// JumpReLU, whose threshold gradient needs z to well below the STE bandwidth (bf16 rounds z by ~0.4%).
+    /// </summary>
+    public bool UsesBf16(EncoderPrecision p) => p == EncoderPrecision.BFloat16
+        || (p == EncoderPrecision.Auto && Gemm.HasFastBf16 && Config.Architecture != SaeArchitecture.JumpRelu);
+
+
 
     /// <summary>pre := (x − b_dec) · W_encᵀᵀ (no bias yet). x: [rows, d_in].</summary>
     void EncodeDense(float[] x, int rows, StepWorkspace ws, EncoderPrecision precision)
@@ -73,7 +82,7 @@ public sealed class SaeLearner
         int d = _dIn, n = _width;
         float[] bDec = Sae.DecoderBias.Value, xc = ws.Xc;
         Parallel.For(0, rows, b => TensorPrimitives.Subtract(x.AsSpan(b * d, d), bDec, xc.AsSpan(b * d, d)));
-        if (Bf16(precision))
+        if (UsesBf16(precision))
         {
             Compute.Bf16.FromSingle(xc.AsSpan(0, rows * d), ws.XcBf16);
             Compute.Bf16.FromSingle(Sae.EncoderT.Value, ws.WBf16.AsSpan(0, n * d));
@@ -168,13 +177,15 @@ public sealed class SaeLearner
         SparseCodes? aux = null;
         int deadCount = CollectDead(tokensBefore, deadTokens);
         if (c.Architecture is SaeArchitecture.TopK or SaeArchitecture.BatchTopK && c.AuxKCoefficient > 0 && deadCount > 0)
-            auxLoss = AuxK(x, ws, deadCount, out aux);
+            auxLoss = AuxK(ws, deadCount, UsesBf16(precision), out aux);
 
         // ---- backward, latent-major --------------------------------------------------------------
         float lossScale = lambda / B;
         if (dense) BackwardDense(ws, lossScale);
-        ws.Entries.Build(n, dense ? null : ws.Main, aux, B, near);
+        ws.Entries.Build(n, dense ? null : ws.Main, _auxDense ? null : aux, B, near);
         BackwardByLatent(ws, lossScale, denseDone: dense);
+        if (aux != null && _auxDense) AuxKDenseBackward(ws, deadCount, UsesBf16(precision));
+        if (c.KeepsUnitNormDecoder) ProjectDecoderGradients();
 
         // b_dec: decoder bias gradient Σ_b G_b, minus the encoder-input path Σ_j (Σ_b dz_bj) W_encᵀ[j]
         var gbDec = Sae.DecoderBias.Grad;
@@ -219,15 +230,16 @@ public sealed class SaeLearner
         int count = 0;
         if (tokensNow < deadTokens) return 0;
         for (int j = 0; j < _width; j++)
-            if (tokensNow - LastFired[j] >= deadTokens) _dead[count++] = j;
+            if (tokensNow - LastFired[j] >= deadTokens) { _deadPos[j] = count; _dead[count++] = j; }
         return count;
     }
 
     // Fills G rows B..2B with dL/dê for the AuxK loss; returns the (normalised) aux loss.
-    float AuxK(float[] x, StepWorkspace ws, int deadCount, out SparseCodes? aux)
+    float AuxK(StepWorkspace ws, int deadCount, bool bf16, out SparseCodes? aux)
     {
         int B = ws.Batch, d = _dIn;
         aux = ws.Aux;
+        _auxDense = false;
         CodeSelection.TopKAmong(ws.Pre, B, _width, _dead, deadCount, Config.EffectiveAuxK(d), ws.Aux);
         if (ws.Aux.Nnz == 0) { aux = null; return 0; }
         // residual r_b = x_b − x̂_b = −(B/2)·G_b, kept in G's aux half for now
@@ -240,7 +252,10 @@ public sealed class SaeLearner
         Parallel.For(0, B, b => ws.RowAux[b] = Reductions.SquaredDistance(ws.G.AsSpan((B + b) * d, d), mean));
         double denom = Reductions.Sum(ws.RowAux.AsSpan(0, B)) / B;
         if (!(denom > 0)) { aux = null; return 0; }
-        Decode(ws.Aux, B, ws.XHat, withBias: false); // ê
+        // k_aux of m dead latents per token: past a few per cent, GEMMs over the gathered dead rows win
+        _auxDense = ws.Aux.Nnz > DenseCodeFraction * B * deadCount;
+        if (_auxDense) AuxKDenseDecode(ws, deadCount, bf16);
+        else Decode(ws.Aux, B, ws.XHat, withBias: false); // ê
         float scale = (float)(-2.0 * Config.AuxKCoefficient / (B * denom));
         Parallel.For(0, B, b =>
         {
@@ -307,9 +322,74 @@ public sealed class SaeLearner
                     if (norm > 0) TensorPrimitives.MultiplyAdd(wj, lossScale * fSum / norm, gwj, gwj);
                 }
                 if (gth != null) gth[j] = dTheta * theta;             // d/d(log θ) = θ · d/dθ
-                if (c.KeepsUnitNormDecoder)                            // drop the component along W_dec,j
-                    TensorPrimitives.MultiplyAdd(wj, -TensorPrimitives.Dot(gwj, wj), gwj, gwj);
             }
+        });
+    }
+
+    bool _auxDense;
+
+    // C = op(A)·op(B) in fp32, or in bf16 (AMX) with the operands converted into the given scratch.
+    // (aReady/bReady: the scratch already holds that operand in bf16.)
+    static void Mul(bool bf16, bool tA, bool tB, int m, int n, int k, float[] a, int aLen, int lda, float[] b, int bLen, int ldb,
+        float[] c, int ldc, ushort[] aScratch, ushort[] bScratch, bool aReady = false, bool bReady = false)
+    {
+        if (!bf16) { Gemm.Sgemm(tA, tB, m, n, k, 1f, a, lda, b, ldb, 0f, c, ldc); return; }
+        if (!aReady) Compute.Bf16.FromSingle(a.AsSpan(0, aLen), aScratch);
+        if (!bReady) Compute.Bf16.FromSingle(b.AsSpan(0, bLen), bScratch);
+        Gemm.GemmBf16(tA, tB, m, n, k, 1f, aScratch, lda, bScratch, ldb, 0f, c, ldc);
+    }
+
+    // Dense AuxK forward over the m dead latents D: A [B, m] (in ws.Pre: z is no longer needed once codes
+    // are selected), W_D = W_dec[D] gathered [m, d], ê = A·W_D into ws.XHat.
+    void AuxKDenseDecode(StepWorkspace ws, int m, bool bf16)
+    {
+        int B = ws.Batch, d = _dIn;
+        float[] a = ws.Pre, wd = ws.AuxRows, w = Sae.Decoder.Value;
+        Array.Clear(a, 0, B * m);
+        Parallel.For(0, B, b =>
+        {
+            var cols = ws.Aux.RowCols(b); var vals = ws.Aux.RowVals(b);
+            for (int i = 0; i < cols.Length; i++) a[b * m + _deadPos[cols[i]]] = vals[i];
+        });
+        Parallel.For(0, m, i => w.AsSpan(_dead[i] * d, d).CopyTo(wd.AsSpan(i * d, d)));
+        Mul(bf16, false, false, B, d, m, a, B * m, m, wd, m * d, d, ws.XHat, d, ws.CodeBf16, ws.WBf16);
+    }
+
+    // Dense AuxK backward with G_aux = dL/dê (rows B..2B of ws.G): dA = G_aux·W_Dᵀ on the active entries,
+    // ∂W_D = Aᵀ·G_aux, ∂W_encᵀ[D] = dAᵀ·x_c, ∂b_enc[D] = Σ_b dA; scattered back onto the dead rows.
+    void AuxKDenseBackward(StepWorkspace ws, int m, bool bf16)
+    {
+        int B = ws.Batch, d = _dIn;
+        float[] a = ws.Pre, da = ws.CodeGrad, wd = ws.AuxRows, gD = ws.AuxGradDecoder, gE = ws.AuxGradEncoder;
+        var gAux = ws.AuxGrad; // G_aux rows copied out contiguously (GEMM operand)
+        Array.Copy(ws.G, B * d, gAux, 0, B * d);
+        // the scratch still holds W_D (WBf16) and A (CodeBf16) in bf16 from the forward
+        Mul(bf16, false, true, B, m, d, gAux, B * d, d, wd, m * d, d, da, m, ws.GBf16, ws.WBf16, bReady: true);
+        Parallel.For(0, B, b => Elementwise.KeepWherePositive(a.AsSpan(b * m, m), da.AsSpan(b * m, m)));
+        Mul(bf16, true, false, m, d, B, a, B * m, m, gAux, B * d, d, gD, d, ws.CodeBf16, ws.GBf16, aReady: true, bReady: true);
+        Mul(bf16, true, false, m, d, B, da, B * m, m, ws.Xc, B * d, d, gE, d, ws.CodeBf16, ws.XcBf16, bReady: true);
+        var colSum = ws.LatentBuffer;
+        Reductions.ColumnSum(da, B, m, colSum);
+        float[] gw = Sae.Decoder.Grad, ge = Sae.EncoderT.Grad, gb = Sae.EncoderBias.Grad;
+        Parallel.For(0, m, i =>
+        {
+            int j = _dead[i];
+            TensorPrimitives.Add(gw.AsSpan(j * d, d), gD.AsSpan(i * d, d), gw.AsSpan(j * d, d));
+            TensorPrimitives.Add(ge.AsSpan(j * d, d), gE.AsSpan(i * d, d), ge.AsSpan(j * d, d));
+            gb[j] += colSum[i];
+            _dpreSum[j] += colSum[i];
+        });
+    }
+
+    // Unit-norm families: drop each decoder-row gradient's component along the row.
+    void ProjectDecoderGradients()
+    {
+        int d = _dIn;
+        float[] w = Sae.Decoder.Value, gw = Sae.Decoder.Grad;
+        Parallel.For(0, _width, j =>
+        {
+            var wj = w.AsSpan(j * d, d); var gj = gw.AsSpan(j * d, d);
+            TensorPrimitives.MultiplyAdd(wj, -TensorPrimitives.Dot(gj, wj), gj, gj);
         });
     }
 

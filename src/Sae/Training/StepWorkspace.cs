@@ -16,6 +16,15 @@ public sealed class StepWorkspace
     /// <summary>[B, n] dL/dz for steps whose codes are dense (allocated on first use).</summary>
     public float[] CodeGrad => _codeGrad ??= GC.AllocateArray<float>(Batch * MaxWidth, pinned: true);
     float[]? _codeGrad;
+    // AuxK over many dead latents (dense form), allocated on first use
+    public float[] AuxRows => _auxRows ??= GC.AllocateArray<float>(MaxWidth * DIn, pinned: true);          // [m, d] W_dec[dead]
+    public float[] AuxGradDecoder => _auxGradDec ??= GC.AllocateArray<float>(MaxWidth * DIn, pinned: true); // [m, d]
+    public float[] AuxGradEncoder => _auxGradEnc ??= GC.AllocateArray<float>(MaxWidth * DIn, pinned: true); // [m, d]
+    public float[] AuxGrad => _auxGrad ??= GC.AllocateArray<float>(Batch * DIn, pinned: true);             // [B, d]
+    public ushort[] CodeBf16 => _codeBf16 ??= GC.AllocateArray<ushort>(Batch * MaxWidth, pinned: true);     // [B, m]
+    public ushort[] GBf16 => _gBf16 ??= GC.AllocateArray<ushort>(Batch * DIn, pinned: true);               // [B, d]
+    float[]? _auxRows, _auxGradDec, _auxGradEnc, _auxGrad;
+    ushort[]? _codeBf16, _gBf16;
     public float[] XHat { get; }    // [B, d]
     public float[] G { get; }       // [2B, d]  dL/dx̂ (rows 0..B) and dL/dê for AuxK (rows B..2B)
     public float[] RowSqErr { get; }  // [B]
