@@ -184,7 +184,7 @@ def make_inputs(a):
     torch.manual_seed(a.seed)
     x = torch.randn(a.batch, a.d_in)
     dead = torch.rand(a.width, generator=torch.Generator().manual_seed(a.seed + 1)) < a.dead_fraction
-    return init_params(a.d_in, a.width, a.seed), x, dead, a.d_in // 2
+    return init_params(a.d_in, a.width, a.seed), x, dead, min(a.d_in // 2, int(dead.sum()))
 
 
 def check(a):
