@@ -5,7 +5,7 @@ One step = encoder forward, top-k, decoder forward, loss (MSE + AuxK/32 as in
 dictionary_learning / OpenAI), backward, removal of the decoder-row-parallel gradient
 component, torch.optim.Adam (lr 1e-4, eps 6.25e-10) and decoder-row renormalisation.
 Shapes: W_enc [d_in, width], b_enc [width], W_dec [width, d_in] (unit rows), b_dec [d_in];
-x is seeded random normal; a fixed random share of the latents (--dead-fraction, default half) is marked dead; k_aux = d_in/2.
+x is seeded random normal; a fixed random share of the latents (--dead-fraction, default 5%) is marked dead; k_aux = d_in/2.
 
 Variants:
   fp32        everything dense fp32 (how SAELens / dictionary_learning run on CPU)
@@ -243,7 +243,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--variants", default=None, help="comma list of " + ",".join(VARIANTS))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--dead-fraction", type=float, default=0.5, help="share of latents marked dead (they feed AuxK)")
+    ap.add_argument("--dead-fraction", type=float, default=0.05, help="share of latents marked dead (they feed AuxK)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--check", action="store_true",
                     help="compare loss/grads of each variant with fp32 at d_in 64, width 256, batch 128, k 16")

@@ -128,7 +128,7 @@ public static class BenchCommand
         var precision = new Option<string>("--precision") { DefaultValueFactory = _ => "auto" };
         var peer = new Option<bool>("--peer") { Description = "also run the PyTorch peer (bench/torch_sae_step.py) in this run and report ratios" };
         var peerSteps = new Option<int>("--peer-steps") { DefaultValueFactory = _ => 3 };
-        var dead = new Option<double>("--dead-fraction") { Description = "share of latents held dead so AuxK runs (the peer uses the same share)", DefaultValueFactory = _ => 0.5 };
+        var dead = new Option<double>("--dead-fraction") { Description = "share of latents held dead so AuxK runs (the peer uses the same share)", DefaultValueFactory = _ => 0.05 };
         var cmd = new Command("step", "Time one training step of one SAE (ms/step, tokens/s) against the GEMM peak measured in the same run");
         foreach (var o in new Option[] { dIn, width, batch, arch, k, steps, warmup, precision, dead, peer, peerSteps, Json }) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliErrors.Run(() =>
