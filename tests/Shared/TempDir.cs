@@ -1,6 +1,6 @@
-namespace SaeCluster.Sae.Tests;
+namespace SaeCluster.Testing;
 
-/// <summary>A fresh folder under /tmp, removed when the test ends.</summary>
+/// <summary>A fresh folder under the system temp folder, removed when the test ends.</summary>
 public sealed class TempDir : IDisposable
 {
     public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "saecluster-test-" + Guid.NewGuid().ToString("N")[..12]);
