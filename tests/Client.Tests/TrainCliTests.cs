@@ -21,8 +21,11 @@ public class TrainCliTests
         var r = Saectl.Run("train", "--data", tmp["acts"], "--out", tmp["sae"], "--arch", "topk", "--width", "64", "--k", "3",
             "--tokens", "40960", "--batch", "1024", "--lr", "0.01", "--eval-tokens", "4096");
         Assert.True(r.ExitCode == 0, r.Stderr);
-        foreach (var f in new[] { "sae.safetensors", "cfg.json", "metrics.json", "sparsity.safetensors" })
+        foreach (var f in new[] { "sae.safetensors", "cfg.json", "metrics.json", "sparsity.safetensors", "train_log.jsonl" })
             Assert.True(File.Exists(Path.Combine(tmp["sae"], f)), $"{f} missing");
+        var curve = File.ReadAllLines(Path.Combine(tmp["sae"], "train_log.jsonl")).Select(l => JsonNode.Parse(l)!).ToArray();
+        Assert.Equal(Enumerable.Range(1, 40 / 50 + 1).Select(i => (long)Math.Min(i * 50, 40)), curve.Select(c => (long)c["step"]!)); // every log_every steps and the last
+        Assert.All(curve, c => Assert.InRange((double)c["l0"]!, 0, 3));
         Assert.False(Directory.Exists(Path.Combine(tmp["sae"], "checkpoint")));
         var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["sae"], "metrics.json")))!;
         foreach (var key in new[] { "l0", "fvu", "dead_fraction", "tokens", "tokens_per_s" }) Assert.NotNull(metrics[key]);
@@ -75,6 +78,8 @@ public class TrainCliTests
         var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["runs"], "batchtopk-w64-k3", "cfg.json")))!;
         Assert.Equal("jumprelu", (string)cfg["architecture"]!); // BatchTopK is saved as a JumpReLU with a shared threshold
         Assert.False(Directory.Exists(Path.Combine(tmp["runs"], "checkpoint")));
+        Assert.False(Directory.Exists(Path.Combine(tmp["runs"], "logs")));
+        Assert.Single(File.ReadAllLines(Path.Combine(tmp["runs"], "relu-w64-l1_0.1", "train_log.jsonl"))); // 20 steps, log_every 50: the last step
     }
 
     [Fact]
@@ -112,5 +117,8 @@ public class TrainCliTests
         var ok = Saectl.Run([.. args, "--resume", "--quiet"]);
         Assert.True(ok.ExitCode == 0, ok.Stderr);
         Assert.True(File.Exists(Path.Combine(tmp["sae"], "sae.safetensors")));
+        // the curve covers the whole run once: lines past the checkpoint were dropped on resume
+        var steps = File.ReadAllLines(Path.Combine(tmp["sae"], "train_log.jsonl")).Select(l => (long)JsonNode.Parse(l)!["step"]!).ToArray();
+        Assert.Equal(Enumerable.Range(1, 400).Select(i => (long)i * 10), steps);
     }
 }

@@ -6,14 +6,15 @@ namespace SaeCluster.Sae;
 
 /// <summary>
 /// Writes one trained SAE as a folder: <c>sae.safetensors</c>, a SAELens-style <c>cfg.json</c>,
-/// <c>metrics.json</c> and <c>sparsity.safetensors</c> (log10 firing density per latent). The folder is
+/// <c>metrics.json</c>, <c>sparsity.safetensors</c> (log10 firing density per latent) and
+/// <c>train_log.jsonl</c> (the training curve). The folder is
 /// assembled under a temporary name and renamed into place, so it is either complete or absent.
 /// </summary>
 public static class SaeOutputWriter
 {
     static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static void Write(string folder, SaeLearner learner, MultiSaeTrainer trainer, SaeEvaluation eval, double tokensPerSecond)
+    public static void Write(string folder, SaeLearner learner, MultiSaeTrainer trainer, SaeEvaluation eval, double tokensPerSecond, string? trainLog = null)
     {
         var c = learner.Config;
         var weights = SaeWeights.From(learner, trainer.NormScale);
@@ -76,6 +77,7 @@ public static class SaeOutputWriter
             var sp = new SafetensorsWriter();
             sp.AddBorrowed("sparsity", density, [density.Length]);
             sp.Write(Path.Combine(tmp, "sparsity.safetensors"));
+            if (trainLog != null && File.Exists(trainLog)) File.Copy(trainLog, Path.Combine(tmp, "train_log.jsonl"));
             if (Directory.Exists(folder)) Directory.Delete(folder, true);
             Directory.Move(tmp, folder);
         }

@@ -11,6 +11,8 @@ public sealed class LocalTrainingRun
     public string OutDir { get; }
     public bool SingleSaeFolder { get; }
     public string CheckpointDir => Path.Combine(OutDir, "checkpoint");
+    /// <summary>Training curves while the run is in progress; each SAE's ends up as its folder's train_log.jsonl.</summary>
+    public string LogDir => Path.Combine(OutDir, "logs");
 
     public LocalTrainingRun(string outDir, bool singleSaeFolder)
     {
@@ -56,9 +58,10 @@ public sealed class LocalTrainingRun
             log?.Invoke($"normalisation scale {trainer.NormScale:G5}{(trainer.Source.NormScale != null ? " (from the shards' metadata)" : " (estimated)")}");
         }
         Directory.CreateDirectory(OutDir);
+        var curves = new TrainingLog(LogDir, trainer.Learners.Select(l => l.Config.Name), resumeFrom != null ? trainer.Step : null);
         try
         {
-            trainer.Run(ct, progress, t => TrainerCheckpoint.Save(t, CheckpointDir));
+            trainer.Run(ct, p => { curves.Append(p); progress?.Invoke(p); }, t => TrainerCheckpoint.Save(t, CheckpointDir));
         }
         catch (OperationCanceledException)
         {
@@ -75,15 +78,16 @@ public sealed class LocalTrainingRun
         {
             var l = trainer.Learners[i];
             string folder = SaeFolder(l.Config);
-            if (!SingleSaeFolder) SaeOutputWriter.Write(folder, l, trainer, evals[i], tokensPerSecond);
+            if (!SingleSaeFolder) SaeOutputWriter.Write(folder, l, trainer, evals[i], tokensPerSecond, curves.PathFor(l.Config.Name));
             results.Add(new SaeResult(l.Config, folder, evals[i], tokensPerSecond));
         }
         if (SingleSaeFolder)
-            SaeOutputWriter.Write(OutDir, trainer.Learners[0], trainer, evals[0], tokensPerSecond); // replaces the folder, checkpoint included
+            SaeOutputWriter.Write(OutDir, trainer.Learners[0], trainer, evals[0], tokensPerSecond, curves.PathFor(trainer.Learners[0].Config.Name)); // replaces the folder, checkpoint and logs included
         else
         {
             Directory.Delete(CheckpointDir, true);
             if (Directory.Exists(CheckpointDir + ".old")) Directory.Delete(CheckpointDir + ".old", true);
+            Directory.Delete(LogDir, true);
         }
         return results;
     }
