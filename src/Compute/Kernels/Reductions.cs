@@ -11,7 +11,8 @@ public static class Reductions
     public static void ColumnSum(ReadOnlySpan<float> m, int rows, int cols, Span<float> dst)
     {
         int chunks = (rows + ChunkRows - 1) / ChunkRows;
-        float[] partial = new float[(long)chunks * cols];
+        float[] partial = System.Buffers.ArrayPool<float>.Shared.Rent(checked(chunks * cols));
+        partial.AsSpan(0, chunks * cols).Clear();
         unsafe
         {
             fixed (float* pm = m)
@@ -28,6 +29,7 @@ public static class Reductions
         }
         dst[..cols].Clear();
         for (int c = 0; c < chunks; c++) TensorPrimitives.Add(dst[..cols], partial.AsSpan(c * cols, cols), dst[..cols]);
+        System.Buffers.ArrayPool<float>.Shared.Return(partial);
     }
 
     /// <summary>Σ values in fixed order of fixed-size chunks (double accumulation).</summary>

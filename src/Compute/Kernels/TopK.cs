@@ -105,7 +105,8 @@ public static class TopK
         if (kth < 1) throw new ArgumentOutOfRangeException(nameof(kth));
         const int Buckets = 1 << 11; // bits 30..20 of a positive float
         int chunks = Math.Max(1, Math.Min(64, x.Length / (1 << 16)));
-        long[] hist = new long[chunks * Buckets];
+        long[] hist = System.Buffers.ArrayPool<long>.Shared.Rent(chunks * Buckets);
+        hist.AsSpan(0, chunks * Buckets).Clear();
         unsafe
         {
             fixed (float* px = x)
@@ -124,9 +125,10 @@ public static class TopK
             }
         }
         long total = 0;
-        Span<long> sum = new long[Buckets];
+        Span<long> sum = stackalloc long[Buckets];
         for (int c = 0; c < chunks; c++)
             for (int b = 0; b < Buckets; b++) sum[b] += hist[c * Buckets + b];
+        System.Buffers.ArrayPool<long>.Shared.Return(hist);
         for (int b = 0; b < Buckets; b++) total += sum[b];
         if (total == 0) return float.PositiveInfinity;
         if (kth > total) kth = total;
@@ -137,7 +139,7 @@ public static class TopK
             above += sum[bucket];
         }
         long inBucket = sum[bucket];
-        var cand = new float[inBucket];
+        float[] cand = System.Buffers.ArrayPool<float>.Shared.Rent(checked((int)inBucket));
         int n = 0;
         foreach (float v in x)
         {
@@ -145,7 +147,9 @@ public static class TopK
             if (bits > 0 && bits < 0x7F80_0000 && (bits >> 20) == bucket) cand[n++] = v;
         }
         // kth largest overall = (kth - above)-th largest in the bucket
-        return KthLargestInPlace(cand, (int)(kth - above));
+        float result = KthLargestInPlace(cand.AsSpan(0, n), (int)(kth - above));
+        System.Buffers.ArrayPool<float>.Shared.Return(cand);
+        return result;
     }
 
     /// <summary>
