@@ -187,10 +187,16 @@ public class Bf16StepTests
     [InlineData(SaeArchitecture.TopK, true)]
     [InlineData(SaeArchitecture.TopK, false)]
     [InlineData(SaeArchitecture.JumpRelu, true)]
+    [InlineData(SaeArchitecture.Relu, true)]
     public void Bf16GradientsAgreeWithFp32(SaeArchitecture arch, bool denseAux)
     {
         const int d = 64, n = 256, B = 512;
-        var config = arch == SaeArchitecture.TopK ? new SaeConfig(arch, n, k: 8) : new SaeConfig(arch, n, l0Coefficient: 0.01f, thresholdInit: 0.05f);
+        var config = arch switch
+        {
+            SaeArchitecture.TopK => new SaeConfig(arch, n, k: 8),
+            SaeArchitecture.Relu => new SaeConfig(arch, n, l1: 0.05f),
+            _ => new SaeConfig(arch, n, l0Coefficient: 0.01f, thresholdInit: 0.05f),
+        };
         using var truth = new SyntheticFeatures(d, n, 6, seed: 1);
         var x = new float[B * d];
         truth.ReadBatch(0, B, x);

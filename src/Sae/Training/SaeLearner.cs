@@ -160,7 +160,7 @@ public sealed class SaeLearner
         // ReLU and JumpReLU codes start out dense (half the latents fire at initialisation): above a few
         // per cent density the GEMM formulation beats per-entry work, so those steps go dense.
         bool dense = c.Architecture is SaeArchitecture.Relu or SaeArchitecture.JumpRelu && ws.Main.Nnz > DenseCodeFraction * B * n;
-        if (dense) DecodeDense(ws);
+        if (dense) DecodeDense(ws, UsesBf16(precision));
         else Decode(ws.Main, B, ws.XHat, withBias: true);
         float gScale = 2f / B;
         Parallel.For(0, B, b =>
@@ -181,7 +181,7 @@ public sealed class SaeLearner
 
         // ---- backward, latent-major --------------------------------------------------------------
         float lossScale = lambda / B;
-        if (dense) BackwardDense(ws, lossScale);
+        if (dense) BackwardDense(ws, lossScale, UsesBf16(precision));
         ws.Entries.Build(n, dense ? null : ws.Main, _auxDense ? null : aux, B, near);
         BackwardByLatent(ws, lossScale, denseDone: dense);
         if (aux != null && _auxDense) AuxKDenseBackward(ws, deadCount, UsesBf16(precision));
@@ -397,7 +397,8 @@ public sealed class SaeLearner
     internal double DenseCodeFraction { get; set; } = 0.03;
 
     // F := the code as a dense [B, n] matrix, in place of z (f = z where active, else 0); x̂ = F·W_dec + b_dec.
-    void DecodeDense(StepWorkspace ws)
+    // (bf16: leaves F in ws.CodeBf16 and W_dec in ws.WBf16 for the backward.)
+    void DecodeDense(StepWorkspace ws, bool bf16)
     {
         int B = ws.Batch, d = _dIn, n = _width;
         float[] f = ws.Pre, bDec = Sae.DecoderBias.Value;
@@ -408,14 +409,14 @@ public sealed class SaeLearner
             if (jump)
                 for (int j = 0; j < n; j++) { if (!(row[j] > _theta[j])) row[j] = 0; }
             else TensorPrimitives.Max(row, 0f, row);
-            bDec.CopyTo(ws.XHat.AsSpan(b * d, d));
         });
-        Gemm.Sgemm(false, false, B, d, n, 1f, f, n, Sae.Decoder.Value, d, 1f, ws.XHat, d);
+        Mul(bf16, false, false, B, d, n, f, B * n, n, Sae.Decoder.Value, n * d, d, ws.XHat, d, ws.CodeBf16, ws.WBf16);
+        Parallel.For(0, B, b => TensorPrimitives.Add(ws.XHat.AsSpan(b * d, d), bDec, ws.XHat.AsSpan(b * d, d)));
     }
 
     // Dense backward for dense codes F (in ws.Pre): dz = (G·W_decᵀ + L1 slope) ⊙ [f > 0];
     // ∂W_dec = Fᵀ·G, ∂W_encᵀ = dzᵀ·x_c, ∂b_enc = Σ_b dz.
-    void BackwardDense(StepWorkspace ws, float lossScale)
+    void BackwardDense(StepWorkspace ws, float lossScale, bool bf16)
     {
         int B = ws.Batch, d = _dIn, n = _width;
         float[] f = ws.Pre, dz = ws.CodeGrad, w = Sae.Decoder.Value;
@@ -424,14 +425,14 @@ public sealed class SaeLearner
         var norm = _decoderNorm;
         Array.Clear(slope);
         if (relu) Parallel.For(0, n, j => { norm[j] = TensorPrimitives.Norm(w.AsSpan(j * d, d)); slope[j] = lossScale * norm[j]; });
-        Gemm.Sgemm(false, true, B, n, d, 1f, ws.G, d, w, d, 0f, dz, n);
+        Mul(bf16, false, true, B, n, d, ws.G, B * d, d, w, n * d, d, dz, n, ws.GBf16, ws.WBf16, bReady: true);
         Parallel.For(0, B, b =>
         {
             var fr = f.AsSpan(b * n, n); var gr = dz.AsSpan(b * n, n);
             for (int j = 0; j < n; j++) gr[j] = fr[j] > 0 ? gr[j] + slope[j] : 0f;
         });
-        Gemm.Sgemm(true, false, n, d, B, 1f, f, n, ws.G, d, 0f, Sae.Decoder.Grad, d);
-        Gemm.Sgemm(true, false, n, d, B, 1f, dz, n, ws.Xc, d, 0f, Sae.EncoderT.Grad, d);
+        Mul(bf16, true, false, n, d, B, f, B * n, n, ws.G, B * d, d, Sae.Decoder.Grad, d, ws.CodeBf16, ws.GBf16, aReady: true, bReady: true);
+        Mul(bf16, true, false, n, d, B, dz, B * n, n, ws.Xc, B * d, d, Sae.EncoderT.Grad, d, ws.CodeBf16, ws.XcBf16, bReady: true);
         Reductions.ColumnSum(dz, B, n, Sae.EncoderBias.Grad);
         Sae.EncoderBias.Grad.AsSpan(0, n).CopyTo(_dpreSum);
         if (relu)
