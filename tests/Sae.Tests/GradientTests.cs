@@ -1,5 +1,4 @@
 using SaeCluster.Compute;
-using SaeCluster.Compute;
 using SaeCluster.Sae;
 
 namespace SaeCluster.Sae.Tests;
