@@ -19,6 +19,7 @@ public static class CliErrors
         catch (DataException e) { return Report(e.Message, Failed); }
         catch (SafetensorsFormatException e) { return Report(e.Message, Failed); }
         catch (TrainingDivergedException e) { return Report(e.Message, Failed); }
+        catch (SaeCluster.Models.ModelFormatException e) { return Report(e.Message, Failed); }
         catch (OperationCanceledException) { return Report("interrupted", Interrupted); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Report(e.Message, Failed); }
     }
