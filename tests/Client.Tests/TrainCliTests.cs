@@ -122,3 +122,39 @@ public class TrainCliTests
         Assert.Equal(Enumerable.Range(1, 400).Select(i => (long)i * 10), steps);
     }
 }
+
+public class ActivationsCliTests
+{
+    static string TinyGemma2 => Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "..", "shared", "data", "tiny-gemma2-code"));
+
+    [Fact]
+    public void ModelToActivationsToSae()
+    {
+        using var tmp = new TempDir();
+        Assert.True(Directory.Exists(TinyGemma2), TinyGemma2);
+        var pyDir = Directory.GetDirectories("/usr/lib", "python3*").Order().First(d => File.Exists(Path.Combine(d, "json", "encoder.py")));
+        var acts = Saectl.Run("activations", "--model", TinyGemma2, "--data", Path.Combine(pyDir, "json", "*.py"),
+            "--sites", "res:1,att:2", "--tokens", "20000", "--context", "128", "--chunk-contexts", "32", "--out", tmp["acts"]);
+        Assert.True(acts.ExitCode == 0, acts.Stderr);
+        Assert.True(Directory.GetFiles(tmp["acts/1.res"]).Length >= 4);
+        Assert.True(Directory.GetFiles(tmp["acts/2.att"]).Length >= 4);
+        var train = Saectl.Run("train", "--data", tmp["acts/2.att"], "--out", tmp["sae"], "--arch", "batchtopk", "--width", "256",
+            "--k", "8", "--tokens", "40960", "--batch", "1024", "--eval-tokens", "4096", "--json");
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["sae"], "cfg.json")))!;
+        Assert.Equal(192, (int)cfg["d_in"]!); // att: Hq·D = 192
+        Assert.Equal("blocks.2.attn.hook_z", (string)cfg["metadata"]!["hook_name"]!);
+        Assert.Equal(128, (int)cfg["metadata"]!["context_size"]!);
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["sae"], "metrics.json")))!;
+        Assert.InRange((double)metrics["fvu"]!, 0.0, 0.9);
+
+        // unknown site and missing model folder: one clear error each
+        var bad = Saectl.Run("activations", "--model", TinyGemma2, "--data", Path.Combine(pyDir, "json", "*.py"), "--sites", "res:9", "--tokens", "10", "--out", tmp["x"]);
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("layer 9 does not exist", bad.Stderr);
+        var missing = Saectl.Run("activations", "--model", tmp["nope"], "--data", "x", "--sites", "res:0", "--tokens", "10", "--out", tmp["x"]);
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("config.json", missing.Stderr);
+        Assert.False(Directory.Exists(tmp["x"]));
+    }
+}
