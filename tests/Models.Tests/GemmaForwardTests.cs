@@ -45,6 +45,17 @@ public class GemmaForwardTests
     }
 
     [Fact]
+    public void Bf16MatmulsKeepTheLossWithinAHundredthOfANat()
+    {
+        var model = GemmaModel.Load(RepositoryPaths.TinyGemma2);
+        var ids = CharTokens(PythonSource(600), Path.Combine(RepositoryPaths.TinyGemma2, "tokenizer.json"))[..256];
+        double fp32 = model.CrossEntropy(ids, 1, model.Forward(ids, 1)!).Where(float.IsFinite).Average();
+        model.Bf16Matmuls = true;
+        double bf16 = model.CrossEntropy(ids, 1, model.Forward(ids, 1)!).Where(float.IsFinite).Average();
+        Assert.True(Math.Abs(fp32 - bf16) < 0.01, $"fp32 {fp32:F4} vs bf16 {bf16:F4}");
+    }
+
+    [Fact]
     public void RowsAreIndependentAndHooksSeeEverySite()
     {
         var model = GemmaModel.Load(RepositoryPaths.TinyGemma2);

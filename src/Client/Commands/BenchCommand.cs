@@ -18,6 +18,7 @@ public static class BenchCommand
         var cmd = new Command("bench", "Benchmarks: feature recovery on synthetic data, and training-step speed");
         cmd.Subcommands.Add(Synthetic());
         cmd.Subcommands.Add(Step());
+        cmd.Subcommands.Add(Forward());
         return cmd;
     }
 
@@ -201,22 +202,8 @@ public static class BenchCommand
 
     static void AddPeer(JsonObject r, int peerSteps)
     {
-        string script = FindPeerScript();
-        var psi = new ProcessStartInfo("/usr/bin/python3")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var a in new[] { script, "--d-in", r["d_in"]!.ToString(), "--width", r["width"]!.ToString(), "--batch", r["batch"]!.ToString(),
-            "--k", r["k"]!.ToString(), "--dead-fraction", ((double)r["dead_fraction"]!).ToString(CultureInfo.InvariantCulture), "--steps", peerSteps.ToString(CultureInfo.InvariantCulture), "--json" })
-            psi.ArgumentList.Add(a);
-        psi.Environment["OPENBLAS_CORETYPE"] = "SkylakeX";
-        using var p = Process.Start(psi) ?? throw new IOException("could not start /usr/bin/python3");
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new IOException($"the PyTorch peer failed (exit {p.ExitCode}): {stderr.Result.Trim()}");
-        var peer = JsonNode.Parse(stdout)!.AsObject();
+        var peer = RunPython(FindBenchScript("torch_sae_step.py"), ["--d-in", r["d_in"]!.ToString(), "--width", r["width"]!.ToString(), "--batch", r["batch"]!.ToString(),
+            "--k", r["k"]!.ToString(), "--dead-fraction", ((double)r["dead_fraction"]!).ToString(CultureInfo.InvariantCulture), "--steps", peerSteps.ToString(CultureInfo.InvariantCulture), "--json"]);
         double ours = (double)r["tokens_per_s"]!;
         var ratios = new JsonObject();
         double best = 0;
@@ -226,21 +213,123 @@ public static class BenchCommand
             ratios[name] = ours / t;
             best = Math.Max(best, t);
         }
-        r["peer"] = peer.DeepClone();
+        r["peer"] = peer;
         r["speedup_vs_peer"] = ratios;
         r["speedup_vs_peer_best"] = ours / best;
     }
 
-    static string FindPeerScript()
+    // Runs a bench/ script under Debian's python3 (which has torch) and parses its JSON output.
+    static JsonObject RunPython(string script, string[] args)
+    {
+        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(script);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["OPENBLAS_CORETYPE"] = "SkylakeX";
+        using var p = Process.Start(psi) ?? throw new IOException("could not start /usr/bin/python3");
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new IOException($"the PyTorch peer {Path.GetFileName(script)} failed (exit {p.ExitCode}): {stderr.Result.Trim()}");
+        return JsonNode.Parse(stdout)!.AsObject();
+    }
+
+    static string FindBenchScript(string name)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
         {
-            string p = Path.Combine(dir.FullName, "bench", "torch_sae_step.py");
+            string p = Path.Combine(dir.FullName, "bench", name);
             if (File.Exists(p)) return p;
         }
-        string cwd = Path.Combine(Environment.CurrentDirectory, "bench", "torch_sae_step.py");
+        string cwd = Path.Combine(Environment.CurrentDirectory, "bench", name);
         if (File.Exists(cwd)) return cwd;
-        throw new ConfigException("--peer", "bench/torch_sae_step.py not found (run from the repository)");
+        throw new ConfigException("--peer", $"bench/{name} not found (run from the repository)");
+    }
+
+    // ---- forward -------------------------------------------------------------------------------------
+
+    static Command Forward()
+    {
+        var hidden = new Option<int>("--hidden") { DefaultValueFactory = _ => 1024 };
+        var layers = new Option<int>("--layers") { DefaultValueFactory = _ => 8 };
+        var heads = new Option<int>("--heads") { DefaultValueFactory = _ => 8 };
+        var kvHeads = new Option<int>("--kv-heads") { DefaultValueFactory = _ => 4 };
+        var headDim = new Option<int>("--head-dim") { DefaultValueFactory = _ => 128 };
+        var intermediate = new Option<int>("--intermediate") { DefaultValueFactory = _ => 4096 };
+        var window = new Option<int>("--window") { DefaultValueFactory = _ => 512 };
+        var context = new Option<int>("--context") { DefaultValueFactory = _ => 1024 };
+        var rows = new Option<int>("--rows") { DefaultValueFactory = _ => 2 };
+        var repeats = new Option<int>("--repeats") { DefaultValueFactory = _ => 2 };
+        var peer = new Option<bool>("--peer") { Description = "also time bench/torch_gemma_forward.py (PyTorch eager) on the same checkpoint" };
+        var cmd = new Command("forward", "Gemma 2 forward tokens/s (to the last layer's residual) in fp32 and bf16, against PyTorch eager in the same run");
+        foreach (var o in new Option[] { hidden, layers, heads, kvHeads, headDim, intermediate, window, context, rows, repeats, peer, Json }) cmd.Options.Add(o);
+        cmd.SetAction((pr, ct) => CliErrors.Run(() =>
+        {
+            string dir = Path.Combine(Path.GetTempPath(), "saectl-bench-forward-" + Guid.NewGuid().ToString("N")[..8]);
+            try
+            {
+                var config = SaeCluster.Models.RandomCheckpoint.TinyConfig(SaeCluster.Models.GemmaVersion.Gemma2, pr.GetValue(hidden), pr.GetValue(layers),
+                    pr.GetValue(heads), pr.GetValue(kvHeads), pr.GetValue(headDim), pr.GetValue(intermediate), 1024, pr.GetValue(window));
+                SaeCluster.Models.RandomCheckpoint.Write(dir, config, 1);
+                var r = RunForward(dir, pr.GetValue(rows), pr.GetValue(context), pr.GetValue(repeats), ct);
+                if (pr.GetValue(peer)) AddForwardPeer(r, dir, pr.GetValue(rows), pr.GetValue(context), pr.GetValue(repeats));
+                if (pr.GetValue(Json)) Console.WriteLine(r.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                else
+                {
+                    var t = new Table().Border(TableBorder.Rounded).Title($"[bold]Gemma 2 forward[/]: d {config.Hidden}, {config.Layers} layers, context {pr.GetValue(context)} × {pr.GetValue(rows)}");
+                    t.AddColumn("measure"); t.AddColumn(new TableColumn("tokens/s").RightAligned()); t.AddColumn(new TableColumn("ratio").RightAligned());
+                    foreach (var (k, v) in r["ours"]!.AsObject())
+                        t.AddRow($"SaeCluster {k}", ((double)v!).ToString("N0"), r["speedup"] is JsonObject sp && sp[k] is JsonNode x ? $"{(double)x:F2}× PyTorch {k}" : "");
+                    if (r["peer"] is JsonObject pv)
+                        foreach (var (k, v) in pv["variants"]!.AsObject()) t.AddRow($"PyTorch eager {k}", ((double)v!["tokens_per_s"]!).ToString("N0"), "");
+                    AnsiConsole.Write(t);
+                }
+                return 0;
+            }
+            finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+        }));
+        return cmd;
+    }
+
+    public static JsonObject RunForward(string modelDir, int rows, int context, int repeats, CancellationToken ct)
+    {
+        var model = SaeCluster.Models.GemmaModel.Load(modelDir);
+        var rng = new Rng(5);
+        var ids = new int[rows * context];
+        for (int i = 0; i < ids.Length; i++) ids[i] = i % context == 0 ? 2 : 4 + rng.NextInt(model.Config.VocabSize - 4);
+        var last = new LastResidual(model.Config.Layers - 1);
+        var ours = new JsonObject();
+        foreach (bool bf16 in new[] { false, true })
+        {
+            if (bf16 && !Gemm.HasFastBf16) continue;
+            model.Bf16Matmuls = bf16;
+            model.Forward(ids.AsSpan(0, Math.Min(64, context)), 1, last, logits: false); // warm-up
+            double best = double.MaxValue;
+            for (int r = 0; r < repeats; r++)
+            {
+                ct.ThrowIfCancellationRequested();
+                var sw = Stopwatch.StartNew();
+                model.Forward(ids, rows, last, logits: false);
+                best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            }
+            ours[bf16 ? "bf16" : "fp32"] = rows * context / best;
+        }
+        return new JsonObject { ["rows"] = rows, ["context"] = context, ["layers"] = model.Config.Layers, ["hidden"] = model.Config.Hidden, ["ours"] = ours };
+    }
+
+    sealed class LastResidual(int layer) : SaeCluster.Models.IActivationHook
+    {
+        public bool Wants(int l, SaeCluster.Models.HookSite s) => l == layer && s == SaeCluster.Models.HookSite.Res;
+        public void OnActivation(int l, SaeCluster.Models.HookSite s, Span<float> values, int tokens, int width) { }
+    }
+
+    static void AddForwardPeer(JsonObject r, string modelDir, int rows, int context, int repeats)
+    {
+        var peer = RunPython(FindBenchScript("torch_gemma_forward.py"), ["--model", modelDir, "--rows", rows.ToString(), "--context", context.ToString(), "--repeats", repeats.ToString(), "--json"]);
+        r["peer"] = peer;
+        var speedup = new JsonObject();
+        foreach (var (k, v) in r["ours"]!.AsObject())
+            if (peer["variants"]![k] is JsonNode pv) speedup[k] = (double)v! / (double)pv["tokens_per_s"]!;
+        r["speedup"] = speedup;
     }
 
     static void PrintStep(JsonObject r)
