@@ -34,11 +34,7 @@ public static class ActivationsCommand
             if (T < 2) throw new ConfigException("--context", "must be ≥ 2");
             if (perChunk < 1) throw new ConfigException("--chunk-contexts", "must be ≥ 1");
             if (rows < 1) throw new ConfigException("--batch-rows", "must be ≥ 1");
-            var storeAs = pr.GetValue(dtype) switch
-            {
-                "bf16" => Compute.SafetensorsDtype.BF16, "f16" => Compute.SafetensorsDtype.F16, "f32" => Compute.SafetensorsDtype.F32,
-                var d => throw new ConfigException("--dtype", $"unknown dtype '{d}' (bf16, f16, f32)"),
-            };
+            var storeAs = CliValues.StorageDtype(pr.GetValue(dtype));
             var config = GemmaConfig.Load(Path.Combine(modelDir, "config.json"));
             SiteSelection selection;
             try { selection = SiteSelection.Parse(pr.GetValue(sites)!, config.Layers); }
@@ -49,7 +45,7 @@ public static class ActivationsCommand
             string tokenizerPath = Path.Combine(modelDir, "tokenizer.json");
             var tokenizer = GemmaTokenizer.Load(tokenizerPath);
             var gemma = GemmaModel.Load(modelDir, selection.DeepestLayer + 1);
-            gemma.Bf16Matmuls = TrainCommand.ParsePrecision(pr.GetValue(precision)) switch
+            gemma.Bf16Matmuls = CliValues.Precision(pr.GetValue(precision)) switch
             {
                 EncoderPrecision.Float32 => false,
                 EncoderPrecision.BFloat16 => true,

@@ -136,7 +136,7 @@ public static class BenchCommand
         {
             var a = SaeArchitectureNames.Parse(pr.GetValue(arch)!, "--arch");
             var r = RunStep(a, pr.GetValue(dIn), pr.GetValue(width), pr.GetValue(batch), pr.GetValue(k), pr.GetValue(steps), pr.GetValue(warmup),
-                TrainCommand.ParsePrecision(pr.GetValue(precision)), pr.GetValue(dead), ct);
+                CliValues.Precision(pr.GetValue(precision)), pr.GetValue(dead), ct);
             if (pr.GetValue(peer)) AddPeer(r, pr.GetValue(peerSteps));
             if (pr.GetValue(Json)) Console.WriteLine(r.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else PrintStep(r);

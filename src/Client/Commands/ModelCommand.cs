@@ -45,13 +45,7 @@ public static class ModelCommand
                 "gemma3" or "gemma3_text" => GemmaVersion.Gemma3,
                 var t => throw new ConfigException("--type", $"unknown model type '{t}' (gemma, gemma2, gemma3_text)"),
             };
-            var storeAs = pr.GetValue(dtype) switch
-            {
-                "f32" or "float32" => SafetensorsDtype.F32,
-                "bf16" or "bfloat16" => SafetensorsDtype.BF16,
-                "f16" or "float16" => SafetensorsDtype.F16,
-                var t => throw new ConfigException("--dtype", $"unknown dtype '{t}' (f32, bf16, f16)"),
-            };
+            var storeAs = CliValues.StorageDtype(pr.GetValue(dtype));
             string folder = Path.GetFullPath(pr.GetValue(outDir)!);
             if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any() && !pr.GetValue(overwrite))
                 throw new ConfigException("--out", $"{folder} is not empty (pass --overwrite)");

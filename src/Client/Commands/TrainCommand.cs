@@ -89,18 +89,10 @@ public static class TrainCommand
             logEvery: pr.GetValue(LogEvery) ?? 50,
             checkpointEvery: pr.GetValue(CheckpointEvery) ?? 500,
             deadTokens: pr.GetValue(DeadTokens) ?? 10_000_000,
-            precision: ParsePrecision(pr.GetValue(Precision)),
+            precision: CliValues.Precision(pr.GetValue(Precision)),
             evalTokens: pr.GetValue(EvalTokens) ?? 262_144);
         return (training, Path.GetFullPath(dataDir), Path.GetFullPath(outDir), true);
     }
-
-    public static EncoderPrecision ParsePrecision(string? p) => (p ?? "auto").ToLowerInvariant() switch
-    {
-        "auto" => EncoderPrecision.Auto,
-        "fp32" or "float32" => EncoderPrecision.Float32,
-        "bf16" or "bfloat16" => EncoderPrecision.BFloat16,
-        _ => throw new ConfigException("--precision", $"unknown precision '{p}' (auto, fp32 or bf16)"),
-    };
 
     static ShardDataset OpenData(string dataDir, TrainingConfig config, bool quiet)
     {
