@@ -103,8 +103,8 @@ public sealed class ShardDataset : IActivationSource
             {
                 long lo = c * RowsPerChunk; int rows = (int)Math.Min(RowsPerChunk, n - lo);
                 s.ReadRowsAsFloat(ActsTensor, lo, rows, buf.AsSpan(0, rows * d));
-                // NaN or ±∞ anywhere makes x·0 non-zero: one SIMD pass finds it
-                if (!float.IsFinite(TensorPrimitives.Sum(buf.AsSpan(0, rows * d))) || HasNonFinite(buf.AsSpan(0, rows * d)))
+                // NaN or ±∞ anywhere makes the sum non-finite (so can overflow): one SIMD pass, then rows only if needed
+                if (!float.IsFinite(TensorPrimitives.Sum(buf.AsSpan(0, rows * d))))
                     for (int r = 0; r < rows; r++)
                         if (HasNonFinite(buf.AsSpan(r * d, d))) { InterlockedMin(ref badRow, lo + r); break; }
                 return buf;
