@@ -41,13 +41,6 @@ public static class Reductions
         return s;
     }
 
-    public static double Sum(ReadOnlySpan<double> values)
-    {
-        double s = 0;
-        foreach (double v in values) s += v;
-        return s;
-    }
-
     /// <summary>‖a − b‖².</summary>
     public static float SquaredDistance(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {

@@ -25,23 +25,12 @@ public static unsafe class Bf16
     {
         if (dst.Length < src.Length)
             throw new ArgumentException($"Destination ({dst.Length}) is shorter than the source ({src.Length}).", nameof(dst));
-        int n = src.Length;
         fixed (ushort* ps = src)
         fixed (float* pd = dst)
         {
-            if (n > ParallelThreshold && Environment.ProcessorCount > 1)
-            {
-                nint s = (nint)ps, d = (nint)pd;
-                Parallel.For(0, (n + ParallelChunk - 1) / ParallelChunk, chunk =>
-                {
-                    int start = chunk * ParallelChunk;
-                    ToSingleCore((ushort*)s + start, (float*)d + start, Math.Min(ParallelChunk, n - start), MaxVectorBits);
-                });
-            }
-            else
-            {
-                ToSingleCore(ps, pd, n, MaxVectorBits);
-            }
+            if (!IsLarge(src.Length)) { ToSingleCore(ps, pd, src.Length, MaxVectorBits); return; }
+            nint s = (nint)ps, d = (nint)pd;
+            ForChunks(src.Length, (start, len) => ToSingleCore((ushort*)s + start, (float*)d + start, len, MaxVectorBits));
         }
     }
 
@@ -50,25 +39,24 @@ public static unsafe class Bf16
     {
         if (dst.Length < src.Length)
             throw new ArgumentException($"Destination ({dst.Length}) is shorter than the source ({src.Length}).", nameof(dst));
-        int n = src.Length;
         fixed (float* ps = src)
         fixed (ushort* pd = dst)
         {
-            if (n > ParallelThreshold && Environment.ProcessorCount > 1)
-            {
-                nint s = (nint)ps, d = (nint)pd;
-                Parallel.For(0, (n + ParallelChunk - 1) / ParallelChunk, chunk =>
-                {
-                    int start = chunk * ParallelChunk;
-                    FromSingleCore((float*)s + start, (ushort*)d + start, Math.Min(ParallelChunk, n - start), MaxVectorBits);
-                });
-            }
-            else
-            {
-                FromSingleCore(ps, pd, n, MaxVectorBits);
-            }
+            if (!IsLarge(src.Length)) { FromSingleCore(ps, pd, src.Length, MaxVectorBits); return; }
+            nint s = (nint)ps, d = (nint)pd;
+            ForChunks(src.Length, (start, len) => FromSingleCore((float*)s + start, (ushort*)d + start, len, MaxVectorBits));
         }
     }
+
+    static bool IsLarge(int n) => n > ParallelThreshold && Environment.ProcessorCount > 1;
+
+    // body(start, length) over fixed chunks of [0, n), in parallel
+    static void ForChunks(int n, Action<int, int> body) =>
+        Parallel.For(0, (n + ParallelChunk - 1) / ParallelChunk, chunk =>
+        {
+            int start = chunk * ParallelChunk;
+            body(start, Math.Min(ParallelChunk, n - start));
+        });
 
     /// <summary>Widest accelerated vector (512, 256 or 0 = scalar only).</summary>
     internal static int MaxVectorBits =>
