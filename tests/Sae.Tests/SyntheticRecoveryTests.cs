@@ -10,12 +10,7 @@ public class SyntheticRecoveryTests
     {
         using var truth = new SyntheticFeatures(64, 128, 4, seed: 0);
         var archs = new[] { SaeArchitecture.Relu, SaeArchitecture.TopK, SaeArchitecture.BatchTopK, SaeArchitecture.JumpRelu };
-        var configs = archs.Select(a => a switch
-        {
-            SaeArchitecture.TopK or SaeArchitecture.BatchTopK => new SaeConfig(a, 128, k: 4, lr: 0.02f, warmupSteps: 200),
-            SaeArchitecture.Relu => new SaeConfig(a, 128, l1: 0.2f, lr: 0.02f, warmupSteps: 200),
-            _ => new SaeConfig(a, 128, l0Coefficient: 0.015f, lr: 0.02f, warmupSteps: 200, thresholdInit: 0.05f, bandwidth: 0.05f),
-        }).ToArray();
+        var configs = archs.Select(a => SyntheticFeatures.RecoverySae(a, 128, 4)).ToArray();
         using var trainer = new MultiSaeTrainer(new TrainingConfig(configs, 3_000_000, 4096, deadTokens: 100_000, checkpointEvery: 0, evalTokens: 65536), truth);
         trainer.Initialize();
         trainer.Run(CancellationToken.None);

@@ -54,23 +54,12 @@ public static class BenchCommand
         return cmd;
     }
 
-    /// <summary>
-    /// The SAE each architecture gets: width = true features, sparsity aimed at the true L0. The lr is higher
-    /// than the large-model recipes because these runs are ~1,000 steps, not ~100,000.
-    /// </summary>
-    public static SaeConfig SyntheticSae(SaeArchitecture a, int features, double trueL0) => a switch
-    {
-        SaeArchitecture.TopK or SaeArchitecture.BatchTopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: 0.02f, warmupSteps: 200),
-        SaeArchitecture.Relu => new SaeConfig(a, features, l1: 0.2f, lr: 0.02f, warmupSteps: 200),
-        _ => new SaeConfig(a, features, l0Coefficient: 0.015f, lr: 0.02f, warmupSteps: 200, thresholdInit: 0.05f, bandwidth: 0.05f),
-    };
-
     public static JsonObject RunSynthetic(int dIn, int features, double trueL0, long tokens, int batch, ulong seed,
         SaeArchitecture[] archs, bool quiet, CancellationToken ct)
     {
         if (archs.Length == 0) throw new ConfigException("--arch", "names no architecture");
         using var source = new SyntheticFeatures(dIn, features, trueL0, seed);
-        var config = new TrainingConfig(archs.Select(a => SyntheticSae(a, features, trueL0)).ToArray(), tokens, batch, seed,
+        var config = new TrainingConfig(archs.Select(a => SyntheticFeatures.RecoverySae(a, features, trueL0)).ToArray(), tokens, batch, seed,
             logEvery: 100, checkpointEvery: 0, deadTokens: 100_000, evalTokens: 262_144);
         using var trainer = new MultiSaeTrainer(config, source);
         var sw = Stopwatch.StartNew();

@@ -77,7 +77,7 @@ public static class QuickstartCommand
         };
         foreach (var a in new[] { SaeArchitecture.Relu, SaeArchitecture.TopK, SaeArchitecture.BatchTopK, SaeArchitecture.JumpRelu })
         {
-            var c = BenchCommand.SyntheticSae(a, Features, TrueL0);
+            var c = SyntheticFeatures.RecoverySae(a, Features, TrueL0);
             lines.Add($"  - arch: {a.ToName()}");
             lines.Add($"    width: {c.Width}");
             if (c.K > 0) lines.Add($"    k: {c.K}");

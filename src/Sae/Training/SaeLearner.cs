@@ -143,12 +143,12 @@ public sealed class SaeLearner
 
         // ---- forward: dense encoder, sparse code selection ------------------------------------
         EncodeDense(x, B, ws, precision);
-        float bEncSelected = 0;
+        float smallestKept = 0;
         SparseCodes? near = null;
         switch (c.Architecture)
         {
             case SaeArchitecture.TopK: CodeSelection.TopK(ws.Pre, B, n, Sae.EncoderBias.Value, c.K, ws.Main); break;
-            case SaeArchitecture.BatchTopK: bEncSelected = CodeSelection.BatchTopK(ws.Pre, B, n, Sae.EncoderBias.Value, c.K, ws.Main, ws.RowCounts); break;
+            case SaeArchitecture.BatchTopK: smallestKept = CodeSelection.BatchTopK(ws.Pre, B, n, Sae.EncoderBias.Value, c.K, ws.Main, ws.RowCounts); break;
             case SaeArchitecture.Relu: CodeSelection.Relu(ws.Pre, B, n, Sae.EncoderBias.Value, ws.Main, ws.RowCounts); break;
             case SaeArchitecture.JumpRelu:
                 near = ws.Near;
@@ -192,7 +192,7 @@ public sealed class SaeLearner
         Reductions.ColumnSum(ws.G, B, d, gbDec);
         Gemm.Sgemm(false, false, 1, d, n, -1f, _dpreSum, n, Sae.EncoderT.Value, d, 1f, gbDec, d);
 
-        kth = bEncSelected;
+        kth = smallestKept;
         float l0 = (float)ws.Main.Nnz / B;
         double rec = sqErr / B;
         double sparsity = c.Architecture switch
