@@ -11,7 +11,11 @@ public sealed class SafetensorsFormatException : FormatException
         : base($"{filePath}: {problem}", innerException)
     {
         FilePath = filePath;
+        Problem = problem;
     }
+
+    /// <summary>What is wrong, without the path (for errors that wrap this one and name the file themselves).</summary>
+    public string Problem { get; }
 
     /// <summary>The file that failed to parse.</summary>
     public string FilePath { get; }

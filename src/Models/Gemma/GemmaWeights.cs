@@ -93,7 +93,7 @@ public sealed class GemmaWeights
             if (_open.TryGetValue(path, out var f)) return f;
             if (!File.Exists(path)) throw new ModelFormatException(path, "is listed in model.safetensors.index.json but missing");
             try { f = SafetensorsFile.Open(path); }
-            catch (SafetensorsFormatException e) { throw new ModelFormatException(path, e.Message.StartsWith(path) ? e.Message[(path.Length + 2)..] : e.Message); }
+            catch (SafetensorsFormatException e) { throw new ModelFormatException(path, e.Problem); }
             _open[path] = f;
             return f;
         }

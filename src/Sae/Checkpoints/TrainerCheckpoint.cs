@@ -105,7 +105,7 @@ public static class TrainerCheckpoint
     {
         if (!File.Exists(path)) throw new DataException(path, "is missing from the checkpoint");
         try { return SafetensorsFile.Open(path); }
-        catch (SafetensorsFormatException e) { throw new DataException(path, e.Message); }
+        catch (SafetensorsFormatException e) { throw new DataException(path, e.Problem); }
     }
 
     static void ReadInto(SafetensorsFile f, string name, float[] dst)

@@ -63,7 +63,7 @@ public sealed class ShardDataset : IActivationSource
             {
                 SafetensorsFile s;
                 try { s = SafetensorsFile.Open(f); }
-                catch (SafetensorsFormatException e) { throw new DataException(f, e.Message.StartsWith(f + ": ") ? e.Message[(f.Length + 2)..] : e.Message); }
+                catch (SafetensorsFormatException e) { throw new DataException(f, e.Problem); }
                 shards.Add(s);
                 if (!s.TryGet(ActsTensor, out var acts)) throw new DataException(f, $"has no '{ActsTensor}' tensor (tensors: {string.Join(", ", s.Tensors.Select(t => t.Name))})");
                 if (acts.Shape.Length != 2) throw new DataException(f, $"'{ActsTensor}' must be 2-D [n_tokens, d] but has shape [{string.Join(", ", acts.Shape)}]");
