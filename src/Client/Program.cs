@@ -22,6 +22,7 @@ public static class Program
     public static RootCommand BuildRoot()
     {
         var root = new RootCommand("saectl — train sparse autoencoders on language-model activations (SaeCluster)");
+        root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());

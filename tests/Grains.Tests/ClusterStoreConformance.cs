@@ -95,6 +95,36 @@ public abstract class ClusterStoreConformance
     }
 
     [Fact]
+    public async Task EndingASweepFencesItsRunningActorsAndLeavesOthersAlone()
+    {
+        await using var s = await CreateStoreAsync();
+        await s.CreateActorAsync("producer/a/0", "producer", null, "p");
+        await s.CreateActorAsync("trainer/a/0.res", "trainer", null, "t");
+        await s.CreateActorAsync("trainer/b/0.res", "trainer", null, "other sweep");
+        var running = (await s.TryClaimAsync("silo-1", [], Lease))!.Value;
+        Assert.Equal("producer/a/0", running.Key);
+        Assert.True(await s.CommitAsync("trainer/a/0.res", 0, "done", ActorStatus.Done)); // already finished: stays Done
+        await s.CreateActorAsync("trainer/a/1.res", "trainer", null, "t");
+
+        Assert.Equal(1, await s.EndAllAsync("producer/a/", ActorStatus.Cancelled));
+        Assert.Equal(1, await s.EndAllAsync("trainer/a/", ActorStatus.Cancelled));
+        Assert.False(await s.RenewAsync(running.Key, running.Epoch, "silo-1", Lease));
+        Assert.False(await s.CommitAsync(running.Key, running.Epoch, "late", ActorStatus.Running));
+        var p = await s.GetAsync("producer/a/0");
+        Assert.Equal((ActorStatus.Cancelled, "p", (string?)null), (p!.Status, p.State, p.Owner));
+        Assert.Equal(ActorStatus.Done, (await s.GetAsync("trainer/a/0.res"))!.Status);
+        Assert.Equal(ActorStatus.Cancelled, (await s.GetAsync("trainer/a/1.res"))!.Status);
+        Assert.Equal(ActorStatus.Pending, (await s.GetAsync("trainer/b/0.res"))!.Status);
+        Assert.Equal("trainer/b/0.res", (await s.TryClaimAsync("silo-2", [], Lease))!.Value.Key); // ended actors are never claimed
+
+        Assert.Equal(3, await s.DeleteAllAsync("trainer/a/") + await s.DeleteAllAsync("producer/a/"));
+        Assert.Null(await s.GetAsync("producer/a/0"));
+        Assert.Single(await s.ListAsync("trainer/"));
+        Assert.Single(await s.ListAsync("", kind: "trainer"));
+        Assert.Empty(await s.ListAsync("", kind: "producer"));
+    }
+
+    [Fact]
     public async Task MembershipFollowsHeartbeats()
     {
         await using var s = await CreateStoreAsync();

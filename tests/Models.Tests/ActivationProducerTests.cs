@@ -20,8 +20,8 @@ public class ActivationProducerTests
         var sites = SiteSelection.Parse("res:0-1,att:3", model.Config.Layers);
         var packer = new ContextPacker(64, 2, 1, 0);
         var contexts = packer.Pack(Documents()).ToArray();
-        var producer = new ActivationProducer(model, sites, tmp.Path, contextsPerChunk: 4, rowsPerBatch: 3, modelName: "tiny-gemma2-code");
-        var result = producer.Run(contexts, new ContextPacker(64, 2, 1, 0), maxTokens: long.MaxValue);
+        var producer = new ActivationProducer(model, sites, rowsPerBatch: 3, modelName: "tiny-gemma2-code");
+        var result = producer.Run(contexts, new ContextPacker(64, 2, 1, 0), tmp.Path, contextsPerChunk: 4, maxTokens: long.MaxValue);
         int trainable = contexts.Sum(c => c.Count(packer.Trainable));
         Assert.Equal(trainable, result.Tokens);
         int chunks = (contexts.Length + 3) / 4;
@@ -60,13 +60,13 @@ public class ActivationProducerTests
         var sites = SiteSelection.Parse("res:0,mlp:1", 4);
         var packer = new ContextPacker(32, 2, 1, 0);
         var contexts = packer.Pack(Documents()).ToArray();
-        new ActivationProducer(model, sites, tmp.Path, 3).Run(contexts, packer, long.MaxValue);
+        new ActivationProducer(model, sites).Run(contexts, packer, tmp.Path, 3, long.MaxValue);
         string victim = ActivationProducer.ShardPath(tmp.Path, 1, HookSite.Mlp, 2);
         var before = File.ReadAllBytes(victim);
         var untouched = ActivationProducer.ShardPath(tmp.Path, 0, HookSite.Res, 2);
         var stamp = File.GetLastWriteTimeUtc(untouched);
         File.Delete(victim);
-        var again = new ActivationProducer(model, sites, tmp.Path, 3).Run(contexts, packer, long.MaxValue);
+        var again = new ActivationProducer(model, sites).Run(contexts, packer, tmp.Path, 3, long.MaxValue);
         Assert.Equal(before, File.ReadAllBytes(victim));
         Assert.Equal(stamp, File.GetLastWriteTimeUtc(untouched));
         Assert.Equal((contexts.Length + 2) / 3 - 1, again.ChunksSkipped);

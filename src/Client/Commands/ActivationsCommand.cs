@@ -54,12 +54,12 @@ public static class ActivationsCommand
             var packer = new ContextPacker(T, config.BosId, config.EosId, config.PadId);
             var documents = corpus.Read(ct).Select(d => d.Tokens ?? tokenizer.Encode(d.Text!, addSpecialTokens: false));
             string outFull = Path.GetFullPath(pr.GetValue(outDir)!);
-            var producer = new ActivationProducer(gemma, selection, outFull, perChunk, rows, storeAs, Path.GetFileName(Path.GetFullPath(modelDir)));
+            var producer = new ActivationProducer(gemma, selection, rows, storeAs, Path.GetFileName(Path.GetFullPath(modelDir)));
             bool q = pr.GetValue(quiet);
             if (!q) Console.Error.WriteLine($"{selection.Pairs.Count} site(s) of {config.ModelType} ({gemma.LoadedLayers} of {config.Layers} layers loaded), {corpus.Files.Count} corpus file(s), contexts of {T}, {(gemma.Bf16Matmuls ? "bf16" : "fp32")} matmuls");
             ActivationProducer.Progress result;
             if (q || !TrainingView.Interactive)
-                result = producer.Run(packer.Pack(documents), packer, maxTokens, q ? null : p => Console.Error.WriteLine($"contexts {p.Contexts} tokens {p.Tokens} ({p.TokensPerSecond:F0} tok/s)"), ct);
+                result = producer.Run(packer.Pack(documents), packer, outFull, perChunk, maxTokens, q ? null : p => Console.Error.WriteLine($"contexts {p.Contexts} tokens {p.Tokens} ({p.TokensPerSecond:F0} tok/s)"), ct);
             else
             {
                 result = default;
@@ -67,7 +67,7 @@ public static class ActivationsCommand
                     .Start(ctx =>
                     {
                         var task = ctx.AddTask("activations", maxValue: maxTokens);
-                        result = producer.Run(packer.Pack(documents), packer, maxTokens, p =>
+                        result = producer.Run(packer.Pack(documents), packer, outFull, perChunk, maxTokens, p =>
                         {
                             task.Value = Math.Min(p.Tokens, maxTokens);
                             task.Description = $"activations {p.Tokens:N0} tok, {p.TokensPerSecond:N0} tok/s";

@@ -26,10 +26,20 @@ public interface IClusterStore : IAsyncDisposable
     /// <summary>Writes state and status if <paramref name="epoch"/> is still current; terminal statuses end the lease.</summary>
     Task<bool> CommitAsync(string key, long epoch, string state, ActorStatus status, CancellationToken ct = default);
 
+    /// <summary>
+    /// Ends every Pending or Running actor under <paramref name="keyPrefix"/> with <paramref name="status"/>
+    /// (Cancelled or Failed): bumps each epoch, so their activations are fenced (renewals and commits fail)
+    /// and stop. Returns how many actors were ended.
+    /// </summary>
+    Task<int> EndAllAsync(string keyPrefix, ActorStatus status, CancellationToken ct = default);
+
+    /// <summary>Removes every actor under <paramref name="keyPrefix"/> (any status); returns how many.</summary>
+    Task<int> DeleteAllAsync(string keyPrefix, CancellationToken ct = default);
+
     Task<ActorRecord?> GetAsync(string key, CancellationToken ct = default);
 
-    /// <summary>Actors whose key starts with <paramref name="keyPrefix"/>, by key.</summary>
-    Task<IReadOnlyList<ActorRecord>> ListAsync(string keyPrefix, CancellationToken ct = default);
+    /// <summary>Actors whose key starts with <paramref name="keyPrefix"/> (and of <paramref name="kind"/>, when given), by key.</summary>
+    Task<IReadOnlyList<ActorRecord>> ListAsync(string keyPrefix, string? kind = null, CancellationToken ct = default);
 
     Task HeartbeatAsync(string silo, IReadOnlyCollection<string> capabilities, CancellationToken ct = default);
 

@@ -60,16 +60,28 @@ public abstract class SqlClusterStore(TimeProvider? clock) : IClusterStore
             ("state", state), ("status", (int)status), ("key", key), ("epoch", epoch)) == 1;
     }
 
+    public async Task<int> EndAllAsync(string keyPrefix, ActorStatus status, CancellationToken ct = default)
+    {
+        if (status is not (ActorStatus.Cancelled or ActorStatus.Failed)) throw new ArgumentException($"EndAll ends actors as Cancelled or Failed, not {status}", nameof(status));
+        return await ExecuteAsync(ct,
+            "UPDATE actors SET status = @status, epoch = epoch + 1, owner = NULL, lease_expires = NULL WHERE substr(key, 1, length(@p)) = @p AND status IN (0, 1)",
+            ("status", (int)status), ("p", keyPrefix));
+    }
+
+    public async Task<int> DeleteAllAsync(string keyPrefix, CancellationToken ct = default) =>
+        await ExecuteAsync(ct, "DELETE FROM actors WHERE substr(key, 1, length(@p)) = @p", ("p", keyPrefix));
+
     public async Task<ActorRecord?> GetAsync(string key, CancellationToken ct = default) =>
-        (await QueryActorsAsync("WHERE key = @p", key, ct)).SingleOrDefault();
+        (await QueryActorsAsync("WHERE key = @p", key, null, ct)).SingleOrDefault();
 
-    public async Task<IReadOnlyList<ActorRecord>> ListAsync(string keyPrefix, CancellationToken ct = default) =>
-        await QueryActorsAsync("WHERE substr(key, 1, length(@p)) = @p ORDER BY key", keyPrefix, ct);
+    public async Task<IReadOnlyList<ActorRecord>> ListAsync(string keyPrefix, string? kind = null, CancellationToken ct = default) =>
+        await QueryActorsAsync($"WHERE substr(key, 1, length(@p)) = @p{(kind != null ? " AND kind = @kind" : "")} ORDER BY key", keyPrefix, kind, ct);
 
-    async Task<List<ActorRecord>> QueryActorsAsync(string where, string p, CancellationToken ct)
+    async Task<List<ActorRecord>> QueryActorsAsync(string where, string p, string? kind, CancellationToken ct)
     {
         await using var c = await OpenAsync(ct);
-        await using var cmd = Command(c, null, $"SELECT key, kind, capability, status, epoch, owner, lease_expires, state FROM actors {where}", ("p", p));
+        await using var cmd = Command(c, null, $"SELECT key, kind, capability, status, epoch, owner, lease_expires, state FROM actors {where}",
+            kind == null ? [("p", p)] : [("p", p), ("kind", kind)]);
         var list = new List<ActorRecord>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))

@@ -5,15 +5,17 @@ using SaeCluster.Compute;
 namespace SaeCluster.Models;
 
 /// <summary>
-/// Runs a Gemma model over packed contexts and writes activation shards for every selected site from ONE
-/// forward pass per batch: <c>{out}/{layer}.{site}/shard-{chunk}.safetensors</c> with <c>acts</c>
-/// [n, width] (bf16 by default), <c>tokens</c> [n] and <c>positions</c> [n] int32, and metadata (model,
-/// site, layer, chunk, dtype, norm_scale). BOS, EOS and padding positions are left out. Chunks are
+/// Runs a Gemma model over packed contexts and captures every selected site from ONE forward pass per
+/// batch (<see cref="Capture"/>); each chunk becomes one shard per site (<see cref="ShardWriter"/>) with
+/// <c>acts</c> [n, width] (bf16 by default), <c>tokens</c> [n] and <c>positions</c> [n] int32, and
+/// metadata (model, site, layer, chunk, dtype, norm_scale). BOS, EOS and padding positions are left out.
+/// <see cref="Run"/> writes them to <c>{out}/{layer}.{site}/shard-{chunk}.safetensors</c>: chunks are
 /// deterministic slices of the context stream, each committed atomically once; a rerun skips chunks whose
-/// shards all exist, so an interrupted run resumes by chunk.
+/// shards all exist, so an interrupted run resumes by chunk. The cluster's producer actors store the same
+/// shards in blob storage.
 /// </summary>
-public sealed class ActivationProducer(GemmaModel model, SiteSelection sites, string outDir, int contextsPerChunk,
-    int rowsPerBatch = 4, SafetensorsDtype dtype = SafetensorsDtype.BF16, string modelName = "")
+public sealed class ActivationProducer(GemmaModel model, SiteSelection sites, int rowsPerBatch = 4,
+    SafetensorsDtype dtype = SafetensorsDtype.BF16, string modelName = "")
 {
     /// <summary>Progress: contexts done, tokens written per site, tokens/s.</summary>
     public readonly record struct Progress(long Contexts, long Tokens, double TokensPerSecond, int ChunksSkipped);
@@ -23,8 +25,11 @@ public sealed class ActivationProducer(GemmaModel model, SiteSelection sites, st
     public static string ShardPath(string outDir, int layer, HookSite site, int chunk) =>
         Path.Combine(outDir, SiteSelection.FolderName(layer, site), $"shard-{chunk:D5}.safetensors");
 
+    public SiteSelection Sites => sites;
+
     /// <summary>Consumes <paramref name="contexts"/> (each [T] ids) chunk by chunk until <paramref name="maxTokens"/> trainable tokens are written.</summary>
-    public Progress Run(IEnumerable<int[]> contexts, ContextPacker packer, long maxTokens, Action<Progress>? report = null, CancellationToken ct = default)
+    public Progress Run(IEnumerable<int[]> contexts, ContextPacker packer, string outDir, int contextsPerChunk, long maxTokens,
+        Action<Progress>? report = null, CancellationToken ct = default)
     {
         var sw = Stopwatch.StartNew();
         long tokens = 0, done = 0; int skipped = 0, chunk = 0;
@@ -40,14 +45,21 @@ public sealed class ActivationProducer(GemmaModel model, SiteSelection sites, st
             if (sites.Pairs.All(p => File.Exists(ShardPath(outDir, p.Layer, p.Site, chunk))))
             {
                 // already committed: resume past it, keeping the scale it recorded
-                scales ??= ReadScales(chunk);
+                scales ??= ReadScales(outDir, chunk);
                 skipped++;
             }
             else
             {
-                var acts = Capture(chunkContexts, packer, ct);
-                scales ??= acts.Select((a, i) => NormScale(a, sites.Pairs[i].Site.Width(model.Config))).ToArray();
-                Write(chunk, chunkContexts, packer, acts, scales);
+                var captured = Capture(chunkContexts, packer, ct);
+                scales ??= captured.NormScales();
+                for (int i = 0; i < sites.Pairs.Count; i++)
+                {
+                    var (layer, site) = sites.Pairs[i];
+                    string path = ShardPath(outDir, layer, site, chunk);
+                    if (File.Exists(path)) continue; // committed before an interruption: shards are written once
+                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                    ShardWriter(captured, i, chunk, scales[i]).Write(path, overwrite: false);
+                }
             }
             tokens += trainable; done += chunkContexts.Count; chunk++;
             report?.Invoke(new Progress(done, tokens, tokens / Math.Max(1e-9, sw.Elapsed.TotalSeconds), skipped));
@@ -55,11 +67,10 @@ public sealed class ActivationProducer(GemmaModel model, SiteSelection sites, st
         return new Progress(done, tokens, tokens / Math.Max(1e-9, sw.Elapsed.TotalSeconds), skipped);
     }
 
-    // one forward per batch of rows; per site the activations of the trainable positions, in order
-    List<float>[] Capture(List<int[]> contexts, ContextPacker packer, CancellationToken ct)
+    /// <summary>One forward per batch of rows over <paramref name="contexts"/>; per site the activations of the trainable positions, in order.</summary>
+    public CapturedChunk Capture(IReadOnlyList<int[]> contexts, ContextPacker packer, CancellationToken ct = default)
     {
         var perSite = sites.Pairs.Select(_ => new List<float>()).ToArray();
-        int T = contexts[0].Length;
         for (int start = 0; start < contexts.Count; start += rowsPerBatch)
         {
             ct.ThrowIfCancellationRequested();
@@ -68,7 +79,12 @@ public sealed class ActivationProducer(GemmaModel model, SiteSelection sites, st
             var keep = ids.Select(packer.Trainable).ToArray();
             model.Forward(ids, rows.Length, new CaptureHook(sites, perSite, keep), logits: false);
         }
-        return perSite;
+        var tokenIds = new List<int>(); var positions = new List<int>();
+        foreach (var ctx in contexts)
+            for (int p = 0; p < ctx.Length; p++)
+                if (packer.Trainable(ctx[p])) { tokenIds.Add(ctx[p]); positions.Add(p); }
+        return new CapturedChunk(tokenIds.ToArray(), positions.ToArray(), perSite,
+            sites.Pairs.Select(p => p.Site.Width(model.Config)).ToArray(), contexts[0].Length);
     }
 
     sealed class CaptureHook(SiteSelection sites, List<float>[] perSite, bool[] keep) : IActivationHook
@@ -89,55 +105,35 @@ public sealed class ActivationProducer(GemmaModel model, SiteSelection sites, st
         }
     }
 
-    // s with E‖s·x‖² = 1 over the rows of the chunk
-    static float NormScale(List<float> acts, int width)
-    {
-        if (acts.Count == 0) return 1f;
-        var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(acts);
-        double sumSq = 0;
-        for (int i = 0; i < span.Length; i += 1 << 16) sumSq += TensorPrimitives.SumOfSquares(span.Slice(i, Math.Min(1 << 16, span.Length - i)));
-        double meanSq = sumSq / (acts.Count / width);
-        return meanSq > 0 ? (float)(1 / Math.Sqrt(meanSq)) : 1f;
-    }
-
-    float[] ReadScales(int chunk) => sites.Pairs.Select(p =>
+    float[] ReadScales(string outDir, int chunk) => sites.Pairs.Select(p =>
     {
         using var f = SafetensorsFile.Open(ShardPath(outDir, p.Layer, p.Site, chunk));
         return f.Metadata.TryGetValue("norm_scale", out var s) ? float.Parse(s, System.Globalization.CultureInfo.InvariantCulture) : 1f;
     }).ToArray();
 
-    void Write(int chunk, List<int[]> contexts, ContextPacker packer, List<float>[] acts, float[] scales)
+    /// <summary>The shard of site #<paramref name="siteIndex"/> of a captured chunk, ready to write.</summary>
+    public SafetensorsWriter ShardWriter(CapturedChunk captured, int siteIndex, int chunk, float normScale)
     {
-        var tokenIds = new List<int>(); var positions = new List<int>();
-        foreach (var ctx in contexts)
-            for (int p = 0; p < ctx.Length; p++)
-                if (packer.Trainable(ctx[p])) { tokenIds.Add(ctx[p]); positions.Add(p); }
-        for (int i = 0; i < sites.Pairs.Count; i++)
+        var (layer, site) = sites.Pairs[siteIndex];
+        int n = captured.Tokens.Length;
+        var w = new SafetensorsWriter();
+        w.Add(ActsTensor, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(captured.Acts[siteIndex]), [n, captured.Widths[siteIndex]], dtype);
+        w.Add("tokens", captured.Tokens, [n]);
+        w.Add("positions", captured.Positions, [n]);
+        w.Metadata["model"] = modelName;
+        w.Metadata["site"] = site.Name();
+        w.Metadata["layer"] = layer.ToString();
+        w.Metadata["hook_name"] = site switch
         {
-            var (layer, site) = sites.Pairs[i];
-            int width = site.Width(model.Config);
-            string path = ShardPath(outDir, layer, site, chunk);
-            if (File.Exists(path)) continue; // committed before an interruption: shards are written once
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var w = new SafetensorsWriter();
-            w.Add(ActsTensor, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(acts[i]), [tokenIds.Count, width], dtype);
-            w.Add("tokens", System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokenIds), [tokenIds.Count]);
-            w.Add("positions", System.Runtime.InteropServices.CollectionsMarshal.AsSpan(positions), [positions.Count]);
-            w.Metadata["model"] = modelName;
-            w.Metadata["site"] = site.Name();
-            w.Metadata["layer"] = layer.ToString();
-            w.Metadata["hook_name"] = site switch
-            {
-                HookSite.Res => $"blocks.{layer}.hook_resid_post",
-                HookSite.Mlp => $"blocks.{layer}.hook_mlp_out",
-                HookSite.Att => $"blocks.{layer}.attn.hook_z",
-                _ => $"blocks.{layer}.hook_attn_out",
-            };
-            w.Metadata["chunk"] = chunk.ToString();
-            w.Metadata["dtype"] = dtype.HeaderName();
-            w.Metadata["context_size"] = contexts[0].Length.ToString();
-            w.Metadata["norm_scale"] = scales[i].ToString("R", System.Globalization.CultureInfo.InvariantCulture);
-            w.Write(path, overwrite: false);
-        }
+            HookSite.Res => $"blocks.{layer}.hook_resid_post",
+            HookSite.Mlp => $"blocks.{layer}.hook_mlp_out",
+            HookSite.Att => $"blocks.{layer}.attn.hook_z",
+            _ => $"blocks.{layer}.hook_attn_out",
+        };
+        w.Metadata["chunk"] = chunk.ToString();
+        w.Metadata["dtype"] = dtype.HeaderName();
+        w.Metadata["context_size"] = captured.ContextSize.ToString();
+        w.Metadata["norm_scale"] = normScale.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        return w;
     }
 }

@@ -3,14 +3,17 @@ namespace SaeCluster.Models;
 /// <summary>
 /// Expands corpus paths: a file, a folder (every file in it, recursively), or a glob whose last parts may
 /// hold * and ? and a ** segment for any depth (e.g. <c>data/**/*.jsonl</c>). Sorted, so runs are repeatable.
+/// The walk visits only folders the pattern can match (a glob under /usr/lib does not read all of /usr/lib)
+/// and follows a symbolic link to a folder at most once, so link loops (llvm's build/Release -> ..) end.
 /// </summary>
 public static class CorpusFiles
 {
+    static readonly EnumerationOptions Entries = new() { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = 0 };
+
     public static IReadOnlyList<string> Expand(string pattern)
     {
         if (File.Exists(pattern)) return [Path.GetFullPath(pattern)];
-        if (Directory.Exists(pattern))
-            return Directory.EnumerateFiles(pattern, "*", SearchOption.AllDirectories).Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToArray();
+        if (Directory.Exists(pattern)) return Walk(pattern, ["**", "*"]);
         // split into the longest wildcard-free directory prefix and the pattern after it
         var parts = pattern.Replace('\\', '/').Split('/');
         int firstWild = Array.FindIndex(parts, p => p.IndexOfAny(['*', '?']) >= 0);
@@ -18,24 +21,46 @@ public static class CorpusFiles
         string root = firstWild == 0 ? "." : string.Join('/', parts[..firstWild]);
         if (pattern.StartsWith('/') && firstWild == 1) root = "/";
         if (!Directory.Exists(root)) throw new FileNotFoundException($"{pattern}: folder {root} does not exist");
-        var rest = parts[firstWild..];
-        var matches = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
-            .Where(f => Matches(Path.GetRelativePath(root, f).Replace('\\', '/').Split('/'), rest))
-            .Select(Path.GetFullPath).Order(StringComparer.Ordinal).ToArray();
-        if (matches.Length == 0) throw new FileNotFoundException($"{pattern}: matches no file");
+        var matches = Walk(root, parts[firstWild..]);
+        if (matches.Count == 0) throw new FileNotFoundException($"{pattern}: matches no file");
         return matches;
     }
 
-    static bool Matches(ReadOnlySpan<string> path, ReadOnlySpan<string> pattern)
+    static IReadOnlyList<string> Walk(string root, string[] pattern)
     {
-        if (pattern.IsEmpty) return path.IsEmpty;
-        if (pattern[0] == "**")
+        if (pattern[^1] == "**") pattern = [.. pattern, "*"]; // "data/**": every file below data
+        var found = new List<string>();
+        Walk(root, pattern, 0, found, new HashSet<(string, int)>());
+        return found.Select(Path.GetFullPath).Distinct().Order(StringComparer.Ordinal).ToArray();
+    }
+
+    static void Walk(string dir, string[] pattern, int at, List<string> found, HashSet<(string, int)> visited)
+    {
+        if (at == pattern.Length) return;
+        string p = pattern[at];
+        if (p == "**")
         {
-            for (int skip = 0; skip <= path.Length; skip++)
-                if (Matches(path[skip..], pattern[1..])) return true;
-            return false;
+            // the same folder (a link target seen before) is walked once per position in the pattern
+            if (!visited.Add((RealPath(dir), at))) return;
+            Walk(dir, pattern, at + 1, found, visited);
+            foreach (var sub in Directory.EnumerateDirectories(dir, "*", Entries)) Walk(sub, pattern, at, found, visited);
         }
-        return !path.IsEmpty && Wildcard(path[0], pattern[0]) && Matches(path[1..], pattern[1..]);
+        else if (at == pattern.Length - 1)
+        {
+            foreach (var file in Directory.EnumerateFiles(dir, "*", Entries))
+                if (Wildcard(Path.GetFileName(file), p)) found.Add(file);
+        }
+        else
+        {
+            foreach (var sub in Directory.EnumerateDirectories(dir, "*", Entries))
+                if (Wildcard(Path.GetFileName(sub), p)) Walk(sub, pattern, at + 1, found, visited);
+        }
+    }
+
+    static string RealPath(string dir)
+    {
+        try { return new DirectoryInfo(dir).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(dir); }
+        catch (IOException) { return Path.GetFullPath(dir); }
     }
 
     // * = any run of characters, ? = one character

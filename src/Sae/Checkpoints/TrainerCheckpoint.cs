@@ -79,7 +79,7 @@ public static class TrainerCheckpoint
         var now = Fingerprint(trainer);
         foreach (var (key, value) in now)
         {
-            string a = saved[key]?.ToJsonString() ?? "(missing)", b = value?.ToJsonString() ?? "null";
+            string a = saved.TryGetPropertyValue(key, out var was) ? was?.ToJsonString() ?? "null" : "(missing)", b = value?.ToJsonString() ?? "null";
             if (a != b) throw new DataException(jsonPath, $"was written for a different configuration: {key} was {a}, now {b} (train into a new --out, or restore the old settings)");
         }
         foreach (var l in trainer.Learners)

@@ -65,13 +65,9 @@ public sealed class ShardDataset : IActivationSource
                 try { s = SafetensorsFile.Open(f); }
                 catch (SafetensorsFormatException e) { throw new DataException(f, e.Problem); }
                 shards.Add(s);
-                if (!s.TryGet(ActsTensor, out var acts)) throw new DataException(f, $"has no '{ActsTensor}' tensor (tensors: {string.Join(", ", s.Tensors.Select(t => t.Name))})");
-                if (acts.Shape.Length != 2) throw new DataException(f, $"'{ActsTensor}' must be 2-D [n_tokens, d] but has shape [{string.Join(", ", acts.Shape)}]");
-                if (acts.Dtype is not (SafetensorsDtype.F32 or SafetensorsDtype.F16 or SafetensorsDtype.BF16))
-                    throw new DataException(f, $"'{ActsTensor}' has dtype {acts.Dtype}; expected F32, F16 or BF16");
-                if (acts.Shape[0] == 0 || acts.Shape[1] == 0) throw new DataException(f, $"'{ActsTensor}' is empty [{string.Join(", ", acts.Shape)}]");
-                if (d < 0) { d = (int)acts.Shape[1]; firstFile = f; }
-                else if (acts.Shape[1] != d) throw new DataException(f, $"has d = {acts.Shape[1]} but {Path.GetFileName(firstFile)} has d = {d}; all shards of one site must share d");
+                int shardD = CheckActs(s, f);
+                if (d < 0) { d = shardD; firstFile = f; }
+                else if (shardD != d) throw new DataException(f, $"has d = {shardD} but {Path.GetFileName(firstFile)} has d = {d}; all shards of one site must share d");
             }
             var arr = shards.ToArray();
             if (scanValues) ScanFinite(arr, progress);
@@ -88,8 +84,19 @@ public sealed class ShardDataset : IActivationSource
         }
     }
 
-    // Every activation must be finite; reports the first bad row by file.
-    static void ScanFinite(SafetensorsFile[] shards, Action<long, long>? progress)
+    /// <summary>Checks that a shard holds a non-empty 2-D float <c>acts</c> tensor; returns its d. Errors name <paramref name="name"/>.</summary>
+    public static int CheckActs(SafetensorsFile s, string name)
+    {
+        if (!s.TryGet(ActsTensor, out var acts)) throw new DataException(name, $"has no '{ActsTensor}' tensor (tensors: {string.Join(", ", s.Tensors.Select(t => t.Name))})");
+        if (acts.Shape.Length != 2) throw new DataException(name, $"'{ActsTensor}' must be 2-D [n_tokens, d] but has shape [{string.Join(", ", acts.Shape)}]");
+        if (acts.Dtype is not (SafetensorsDtype.F32 or SafetensorsDtype.F16 or SafetensorsDtype.BF16))
+            throw new DataException(name, $"'{ActsTensor}' has dtype {acts.Dtype}; expected F32, F16 or BF16");
+        if (acts.Shape[0] == 0 || acts.Shape[1] == 0) throw new DataException(name, $"'{ActsTensor}' is empty [{string.Join(", ", acts.Shape)}]");
+        return (int)acts.Shape[1];
+    }
+
+    /// <summary>Every activation must be finite; reports the first bad row by file.</summary>
+    public static void ScanFinite(SafetensorsFile[] shards, Action<long, long>? progress)
     {
         long total = shards.Sum(s => s.Get(ActsTensor).ByteLength), done = 0;
         foreach (var s in shards)

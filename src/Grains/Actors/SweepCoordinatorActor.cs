@@ -1,0 +1,72 @@
+using System.Text.Json.Nodes;
+
+namespace SaeCluster.Grains;
+
+/// <summary>
+/// One per sweep. Expands the sweep into producer actors (each a range of shards: one forward pass
+/// writes every requested site) and trainer actors (one per layer × site, training all its SAEs in one
+/// pass), then watches them: the sweep is done when every trainer is, and fails (cancelling the rest)
+/// as soon as any actor fails.
+/// </summary>
+public sealed class SweepCoordinatorActor(TimeSpan? poll = null) : IActor
+{
+    readonly TimeSpan _poll = poll ?? TimeSpan.FromSeconds(1);
+
+    public async Task RunAsync(ActorContext ctx, CancellationToken ct)
+    {
+        string sweep = SweepKeys.SweepOf(ctx.Key);
+        var state = ctx.StateObject();
+        if ((bool?)state["expanded"] != true)
+        {
+            var spec = await SweepSpecCache.LoadAsync(ctx.Store, sweep, ct);
+            int shards = spec.EstimatedShards, perProducer = spec.ShardsPerProducer;
+            int producers = (shards + perProducer - 1) / perProducer;
+            for (int i = 0; i < producers; i++)
+            {
+                var ps = new JsonObject { ["first"] = i * perProducer, ["count"] = Math.Min(perProducer, shards - i * perProducer) };
+                await ctx.Store.CreateActorAsync(SweepKeys.Producer(sweep, i), ActorKinds.Producer, ActorKinds.Producer, ps.ToJsonString(), ct);
+            }
+            foreach (var (layer, site) in spec.Sites)
+                await ctx.Store.CreateActorAsync(SweepKeys.Trainer(sweep, layer, site), ActorKinds.Trainer, ActorKinds.Trainer,
+                    new JsonObject { ["phase"] = "queued", ["total_tokens"] = spec.Training.TotalSteps * spec.Training.BatchSize }.ToJsonString(), ct);
+            state["expanded"] = true;
+            state["phase"] = "running";
+            state["producers"] = producers;
+            state["trainers"] = spec.Sites.Count;
+            state["tokens_to_produce"] = spec.ProducedTokens;
+            await ctx.CommitAsync(state, ActorStatus.Running, ct);
+            ctx.Log($"expanded into {producers} producer(s) × {spec.ContextsPerShard * perProducer} contexts and {spec.Sites.Count} trainer(s) × {spec.Training.Saes.Count} SAE(s)");
+        }
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            var actors = await ctx.Store.ListAsync(SweepKeys.Prefix(sweep), null, ct);
+            var failed = actors.FirstOrDefault(a => a.Status == ActorStatus.Failed && a.Key != ctx.Key);
+            if (failed != null)
+            {
+                string error = $"{failed.Key}: {(string?)ActorState.Parse(failed.State)["error"] ?? "failed"}";
+                state["phase"] = "failed";
+                state["error"] = error;
+                state["finished"] = DateTimeOffset.UtcNow.ToString("O");
+                await ctx.CommitAsync(state, ActorStatus.Failed, ct);
+                // fence everything still running; the coordinator itself is already terminal
+                await ctx.Store.EndAllAsync(SweepKeys.ProducerPrefix(sweep), ActorStatus.Cancelled, ct);
+                await ctx.Store.EndAllAsync(SweepKeys.TrainerPrefix(sweep), ActorStatus.Cancelled, ct);
+                ctx.Log($"failed: {error}");
+                return;
+            }
+            var trainers = actors.Where(a => a.Kind == ActorKinds.Trainer).ToArray();
+            if (trainers.Length > 0 && trainers.All(t => t.Status == ActorStatus.Done))
+            {
+                // every SAE is written; producers still running past what training needed are stopped
+                await ctx.Store.EndAllAsync(SweepKeys.ProducerPrefix(sweep), ActorStatus.Cancelled, ct);
+                state["phase"] = "done";
+                state["finished"] = DateTimeOffset.UtcNow.ToString("O");
+                await ctx.CommitAsync(state, ActorStatus.Done, ct);
+                ctx.Log($"done: {trainers.Length} trainer(s) finished");
+                return;
+            }
+            await Task.Delay(_poll, ct);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+namespace SaeCluster.Grains;
+
+/// <summary>A sweep with this name was already submitted to the cluster.</summary>
+public sealed class SweepExistsException(string id, string state)
+    : Exception($"a sweep named '{id}' already exists ({state}); choose another name: (or cancel/delete it)")
+{
+    public string Id { get; } = id;
+}

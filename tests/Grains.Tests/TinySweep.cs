@@ -1,0 +1,90 @@
+using System.Runtime.CompilerServices;
+
+namespace SaeCluster.Grains.Tests;
+
+/// <summary>Small sweeps over the repository's trained tiny Gemma 2 for the runtime tests, and an embedded cluster to run them on.</summary>
+public static class TinySweep
+{
+    static string Here([CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
+
+    public static string RepositoryRoot => Path.GetFullPath(Path.Combine(Here(), "..", ".."));
+    public static string Model => Path.Combine(RepositoryRoot, "models", "tiny-gemma2-code");
+
+    /// <summary>2 sites × 2 SAEs, 12 shards of 16 contexts (64 tokens) made by 3 producers; checkpoints every 2 steps.</summary>
+    public static string Yaml(string name, long tokens = 16_384, string kinds = "[res]", string layers = "[0, 1]", int checkpointEvery = 2, bool keepShards = true) => $"""
+        name: {name}
+        model: {Model}
+        corpus:
+          paths: ["/usr/lib/python3*/json/*.py", "/usr/lib/python3*/email/*.py"]
+        context: 64
+        tokens: {tokens}
+        eval_tokens: 2048
+        sites:
+          layers: {layers}
+          kinds: {kinds}
+        saes:
+          - arch: topk
+            width: 64
+            k: [4, 8]
+        training:
+          batch: 512
+          checkpoint_every: {checkpointEvery}
+          log_every: 1
+          dead_tokens: 4096
+        storage:
+          contexts_per_shard: 16
+          shards_per_producer: 4
+          keep_shards: {(keepShards ? "true" : "false")}
+        """;
+
+    public static SweepSpec Spec(string yaml) => SweepSpec.Parse(yaml, RepositoryRoot, "test.yaml");
+}
+
+/// <summary>An embedded cluster in a temp folder: SQLite store, local blob store, silos started and stopped by the test.</summary>
+public sealed class EmbeddedCluster : IAsyncDisposable
+{
+    readonly TempDir _dir = new();
+    public SqliteClusterStore Store { get; }
+    public LocalBlobStore Blobs { get; }
+    public SweepService Sweeps { get; }
+    public List<string> Log { get; } = [];
+
+    public EmbeddedCluster()
+    {
+        Store = new SqliteClusterStore(_dir["cluster.db"]);
+        Store.InitializeAsync().GetAwaiter().GetResult();
+        Blobs = new LocalBlobStore(_dir["blobs"]);
+        Blobs.InitializeAsync().GetAwaiter().GetResult();
+        Sweeps = new SweepService(Store, Blobs);
+    }
+
+    public string BlobPath(string name) => Path.Combine(_dir["blobs"], name);
+
+    public SiloRuntime Silo(string id, string slots = "coordinator=1,producer=1,trainer=2", double leaseSeconds = 5) =>
+        new(new SiloOptions(id, SiloOptions.ParseSlots(slots), _dir[Path.Combine("work", id)], lease: TimeSpan.FromSeconds(leaseSeconds),
+            pollInterval: TimeSpan.FromMilliseconds(100)), Store, Blobs, kind => kind switch
+            {
+                ActorKinds.Coordinator => new SweepCoordinatorActor(TimeSpan.FromMilliseconds(100)),
+                _ => SweepActors.Create(kind),
+            }, line => { lock (Log) Log.Add(line); });
+
+    /// <summary>Polls the sweep until <paramref name="until"/> holds (default: it ended) or the timeout passes.</summary>
+    public async Task<SweepStatus> WaitAsync(string id, Func<SweepStatus, bool>? until = null, double timeoutSeconds = 120)
+    {
+        until ??= s => s.IsTerminal;
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            var s = await Sweeps.GetAsync(id) ?? throw new InvalidOperationException($"no sweep {id}");
+            if (until(s)) return s;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"sweep {id} did not get there in {timeoutSeconds} s: {System.Text.Json.JsonSerializer.Serialize(s)}\n{string.Join('\n', Log)}");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        _dir.Dispose();
+    }
+}
