@@ -168,7 +168,8 @@ public abstract class BlobStoreConformance : IDisposable
     public async Task ListingsFilterByPrefixInOrdinalOrder()
     {
         var store = await CreateStoreAsync();
-        string[] names = ["run/b/2", "run/a/10", "run/a/9", "run/ab", "run/A", "run", "runs/x", "other/run/1", "run/a/1/deep", "run/ä", "run/Z"];
+        // (no name is also a folder of others: a local folder cannot hold both "run" and "run/a")
+        string[] names = ["run/b/2", "run/a/10", "run/a/9", "run/ab", "run/A", "ru", "runs/x", "other/run/1", "run/a/1/deep", "run/ä", "run/Z"];
         for (int i = 0; i < names.Length; i++) await store.PutAsync(names[i], new MemoryStream(Bytes(i + 1, i)));
         List<BlobItem> all = await ListAsync(store, "");
         Assert.Equal(names.Order(StringComparer.Ordinal), all.Select(b => b.Name));
@@ -177,7 +178,7 @@ public abstract class BlobStoreConformance : IDisposable
         Assert.Equal(["run/a/1/deep", "run/a/10", "run/a/9"], (await ListAsync(store, "run/a/")).Select(b => b.Name));
         Assert.Equal(["run/a/1/deep", "run/a/10", "run/a/9", "run/ab"], (await ListAsync(store, "run/a")).Select(b => b.Name));
         Assert.Equal(["run/a/1/deep", "run/a/10"], (await ListAsync(store, "run/a/1")).Select(b => b.Name));
-        Assert.Equal(["run", "run/A", "run/Z", "run/a/1/deep", "run/a/10", "run/a/9", "run/ab", "run/b/2", "run/ä", "runs/x"], (await ListAsync(store, "run")).Select(b => b.Name));
+        Assert.Equal(["run/A", "run/Z", "run/a/1/deep", "run/a/10", "run/a/9", "run/ab", "run/b/2", "run/ä", "runs/x"], (await ListAsync(store, "run")).Select(b => b.Name));
         Assert.Empty(await ListAsync(store, "nothing/"));
         Assert.Empty(await ListAsync(store, "run/c"));
     }
@@ -326,6 +327,13 @@ public sealed class LocalBlobStoreTests : BlobStoreConformance
         await store.PutAsync("x", new MemoryStream([1]));
         var e = await Assert.ThrowsAsync<BlobStoreException>(() => store.PutAsync("x/y", new MemoryStream([2])));
         Assert.Contains(store.Root, e.Message);
+        Assert.Contains("blob 'x' exists", e.Message);
+        await store.PutAsync("f/g", new MemoryStream([2]));
+        e = await Assert.ThrowsAsync<BlobStoreException>(() => store.TryCreateAsync("f", new MemoryStream([3])));
+        Assert.Contains("'f/…' blobs exist", e.Message);
+        Assert.Null(await store.GetSizeAsync("f"));
+        await Assert.ThrowsAsync<BlobNotFoundException>(() => store.ReadRangeAsync("f", 0, new byte[1]));
+        Assert.Equal(["f/g", "x"], (await ListAsync(store, "")).Select(b => b.Name));
     }
 
     sealed class FailingStream : Stream

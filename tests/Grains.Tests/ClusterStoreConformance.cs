@@ -125,6 +125,23 @@ public abstract class ClusterStoreConformance
     }
 
     [Fact]
+    public async Task OneStatementClaimsSeveralActorsEachWithItsOwnEpoch()
+    {
+        await using var s = await CreateStoreAsync();
+        for (int i = 0; i < 5; i++) await s.CreateActorAsync($"trainer/m/{i}", "trainer", "trainer", $"s{i}");
+        await s.CreateActorAsync("producer/m/0", "producer", "producer", "p");
+        var first = await s.ClaimAsync("silo-1", ["trainer"], Lease, 3);
+        Assert.Equal(["trainer/m/0", "trainer/m/1", "trainer/m/2"], first.Select(l => l.Key));
+        Assert.All(first, l => Assert.Equal(1, l.Epoch));
+        Assert.Equal("s1", first[1].State);
+        var rest = await s.ClaimAsync("silo-2", ["trainer"], Lease, 10);
+        Assert.Equal(["trainer/m/3", "trainer/m/4"], rest.Select(l => l.Key));
+        Assert.Empty(await s.ClaimAsync("silo-3", ["trainer"], Lease, 10));
+        Assert.True(await s.RenewAsync("trainer/m/4", 1, "silo-2", Lease));
+        Assert.False(await s.RenewAsync("trainer/m/4", 1, "silo-1", Lease));
+    }
+
+    [Fact]
     public async Task MembershipFollowsHeartbeats()
     {
         await using var s = await CreateStoreAsync();

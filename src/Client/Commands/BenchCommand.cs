@@ -19,6 +19,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Synthetic());
         cmd.Subcommands.Add(Step());
         cmd.Subcommands.Add(Forward());
+        cmd.Subcommands.Add(BenchClusterCommand.Create());
         return cmd;
     }
 

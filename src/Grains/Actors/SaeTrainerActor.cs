@@ -66,9 +66,9 @@ public sealed class SaeTrainerActor : IActor
                     ["name"] = s.Name, ["l0"] = Math.Round(s.Metrics.L0, 3), ["fvu"] = Math.Round(s.Metrics.Fvu, 5),
                     ["dead_fraction"] = Math.Round(s.Metrics.DeadFraction, 4), ["loss"] = Math.Round(s.Metrics.Loss, 5),
                 }).ToArray());
-                if (lastCommit.Elapsed >= ProgressEvery || p.Step == p.TotalSteps)
+                if (lastCommit.Elapsed >= ProgressEvery)
                 {
-                    ctx.CommitAsync(state, ActorStatus.Running, ct).GetAwaiter().GetResult();
+                    ctx.CommitInBackground(state); // the training loop does not wait for the store
                     lastCommit.Restart();
                 }
             }, t => SaveCheckpointAsync(ctx, t, curves, state, layer, site, CancellationToken.None).GetAwaiter().GetResult());

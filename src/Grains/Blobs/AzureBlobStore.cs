@@ -275,10 +275,11 @@ public sealed class AzureBlobStore : IBlobStore
     public Task<bool> DeleteAsync(string name, CancellationToken ct = default)
     {
         var request = new Request(HttpMethod.Delete, BlobPath(name)) { Headers = { new("x-ms-delete-snapshots", "include") } };
-        return SendAsync(name, "delete", request, async (response, _, _) =>
+        return SendAsync(name, "delete", request, async (response, attempt, _) =>
         {
             if (response.IsSuccessStatusCode) return true;
-            if (response.StatusCode == HttpStatusCode.NotFound && ErrorCode(response) is "BlobNotFound" or null) return false;
+            // A 404 after an attempt whose answer was lost most likely means that attempt deleted it.
+            if (response.StatusCode == HttpStatusCode.NotFound && ErrorCode(response) is "BlobNotFound" or null) return attempt.EarlierMayHaveLanded;
             throw await ErrorAsync(response, name, "delete");
         }, ct);
     }
@@ -348,7 +349,7 @@ public sealed class AzureBlobStore : IBlobStore
             if (createOnly && response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.PreconditionFailed
                 && ErrorCode(response) is "BlobAlreadyExists" or "ConditionNotMet" or null)
             {
-                if (attempt == 1) return false;
+                if (attempt.Number == 1) return false;
                 // An earlier attempt may have created the blob and lost the answer: ours if it carries our id.
                 var properties = await GetPropertiesAsync(name, token);
                 return properties?.CreateId == createId;
@@ -476,8 +477,9 @@ public sealed class AzureBlobStore : IBlobStore
     /// turn the answer into a result within the attempt's time limit; retries transient failures.
     /// </summary>
     async Task<T> SendAsync<T>(string blob, string operation, Request request,
-        Func<HttpResponseMessage, int, CancellationToken, Task<T>> handle, CancellationToken ct)
+        Func<HttpResponseMessage, Attempt, CancellationToken, Task<T>> handle, CancellationToken ct)
     {
+        bool earlierMayHaveLanded = false;
         for (int attempt = 1; ; attempt++)
         {
             Exception failure;
@@ -488,18 +490,28 @@ public sealed class AzureBlobStore : IBlobStore
                 {
                     using HttpRequestMessage message = Build(request);
                     using HttpResponseMessage response = await Http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-                    if (!IsTransient(response.StatusCode)) return await handle(response, attempt, timeout.Token);
+                    if (!IsTransient(response.StatusCode)) return await handle(response, new Attempt(attempt, earlierMayHaveLanded), timeout.Token);
                     failure = await ErrorAsync(response, blob, operation);
                 }
                 catch (Exception e) when (IsTransient(e, ct))
                 {
                     failure = e;
+                    earlierMayHaveLanded |= !IsConnectFailure(e);
                 }
             }
             if (attempt >= _options.Retry.MaxAttempts) throw GaveUp(blob, operation, failure, attempt);
             await Task.Delay(_options.Retry.DelayAfter(attempt), ct);
         }
     }
+
+    /// <summary>
+    /// Which attempt answered: its number, and whether an earlier attempt failed after its request may have
+    /// reached the service (so the service may have acted on it without us hearing the answer).
+    /// </summary>
+    readonly record struct Attempt(int Number, bool EarlierMayHaveLanded);
+
+    static bool IsConnectFailure(Exception e) =>
+        e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError };
 
     HttpRequestMessage Build(Request request)
     {
@@ -625,7 +637,8 @@ public sealed class AzureBlobStore : IBlobStore
         {
             TransientAnswer answer => $"{operation} failed after {tries}: the blob service at {_endpoint} kept answering {answer.Message}",
             OperationCanceledException => $"{operation} failed after {tries}: no answer from {_endpoint} within {_options.Retry.AttemptTimeout.TotalSeconds:0.###} s",
-            HttpRequestException e => $"cannot reach the blob service at {_endpoint} ({operation}, {tries}): {Describe(e)}",
+            HttpRequestException e when IsConnectFailure(e) => $"cannot reach the blob service at {_endpoint} ({operation}, {tries}): {Describe(e)}",
+            HttpRequestException or IOException => $"{operation} failed after {tries}: the connection to {_endpoint} broke: {Describe(failure)}",
             _ => $"{operation} failed after {tries} against {_endpoint}: {Describe(failure)}",
         };
         return new BlobStoreException(Location, blob, problem, failure);

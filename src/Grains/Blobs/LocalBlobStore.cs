@@ -258,7 +258,11 @@ public sealed partial class LocalBlobStore : IBlobStore
         {
             if (Link(temp, path) == 0) return true;
             int errno = Marshal.GetLastPInvokeError();
-            if (errno == EEXIST) return false;
+            if (errno == EEXIST)
+            {
+                if (Directory.Exists(path)) throw Wrap(name, "cannot create the blob", new IOException("a folder has this name"));
+                return false;
+            }
             // No hard links on this file system (EPERM, ENOTSUP, …): fall back to a non-replacing move below.
         }
         try
@@ -266,7 +270,7 @@ public sealed partial class LocalBlobStore : IBlobStore
             File.Move(temp, path, overwrite: false); // MoveFileEx without REPLACE_EXISTING on Windows: atomic
             return true;
         }
-        catch (IOException) when (File.Exists(path))
+        catch (IOException) when (File.Exists(path) && !Directory.Exists(path))
         {
             return false;
         }
@@ -276,8 +280,24 @@ public sealed partial class LocalBlobStore : IBlobStore
         }
     }
 
-    BlobStoreException Wrap(string name, string problem, Exception e) =>
-        new(Location, name, problem.Contains(e.Message, StringComparison.Ordinal) ? problem : $"{problem}: {e.Message}", e);
+    BlobStoreException Wrap(string name, string problem, Exception e)
+    {
+        if (FolderConflict(name) is { } conflict) return new(Location, name, $"{problem}: {conflict}", e);
+        return new(Location, name, problem.Contains(e.Message, StringComparison.Ordinal) ? problem : $"{problem}: {e.Message}", e);
+    }
+
+    /// <summary>Explains a failure caused by a name that is both a blob and a folder of blobs, which a file system cannot hold.</summary>
+    string? FolderConflict(string name)
+    {
+        if (Directory.Exists(PathOf(name))) return $"'{name}/…' blobs exist, and a local folder cannot hold a blob '{name}' beside them";
+        string[] segments = name.Split('/');
+        for (int i = 1; i < segments.Length; i++)
+        {
+            string parent = string.Join('/', segments[..i]);
+            if (File.Exists(PathOf(parent))) return $"blob '{parent}' exists, and a local folder cannot hold '{parent}/…' blobs beside it";
+        }
+        return null;
+    }
 
     static string DownloadTempPath(string target) =>
         Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Guid.NewGuid().ToString("N")[..12]}.download");

@@ -28,10 +28,29 @@ public sealed class ActorContext(ActorLease lease, string siloId, IClusterStore 
     /// <summary>Writes state and status if this activation's epoch is still current; else throws <see cref="LeaseLostException"/>.</summary>
     public async Task CommitAsync(string state, ActorStatus status, CancellationToken ct = default)
     {
-        if (!await store.CommitAsync(Key, Epoch, state, status, ct)) throw new LeaseLostException(Key, Epoch);
-        State = state;
+        await _background; // in order: a progress snapshot must never land after a newer commit
+        await CommitNowAsync(state, status, ct);
     }
 
     public Task CommitAsync(JsonObject state, ActorStatus status, CancellationToken ct = default) =>
         CommitAsync(state.ToJsonString(), status, ct);
+
+    /// <summary>
+    /// Commits a progress snapshot without waiting for the store (the caller keeps computing). Skipped when
+    /// the previous one is still in flight; a fenced or failed one surfaces at the next commit.
+    /// </summary>
+    public void CommitInBackground(JsonObject state, ActorStatus status = ActorStatus.Running)
+    {
+        if (!_background.IsCompleted) return;
+        _background.GetAwaiter().GetResult();
+        _background = CommitNowAsync(state.ToJsonString(), status, CancellationToken.None);
+    }
+
+    Task _background = Task.CompletedTask;
+
+    async Task CommitNowAsync(string state, ActorStatus status, CancellationToken ct)
+    {
+        if (!await store.CommitAsync(Key, Epoch, state, status, ct)) throw new LeaseLostException(Key, Epoch);
+        State = state;
+    }
 }

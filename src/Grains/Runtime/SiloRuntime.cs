@@ -70,15 +70,21 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
         try { await _wake.WaitAsync(t, stop); } catch (OperationCanceledException) { }
     }
 
-    // One claim per free kind per pass; true when something was claimed (try again at once).
+    // Per kind with free slots, one statement claims up to that many actors; true when something was claimed.
     async Task<bool> ClaimAsync(CancellationToken stop)
     {
-        var free = options.Slots.Where(kv => kv.Value > _active.Values.Count(a => a.Lease.Kind == kv.Key)).Select(kv => kv.Key).ToArray();
-        if (free.Length == 0) return false;
-        var lease = await store.TryClaimAsync(options.Id, free, options.Lease, stop);
-        if (lease is not ActorLease l) return false;
-        Start(l);
-        return true;
+        bool any = false;
+        foreach (var (kind, slots) in options.Slots)
+        {
+            int free = slots - _active.Values.Count(a => a.Lease.Kind == kind);
+            if (free <= 0) continue;
+            foreach (var lease in await store.ClaimAsync(options.Id, [kind], options.Lease, free, stop))
+            {
+                Start(lease);
+                any = true;
+            }
+        }
+        return any;
     }
 
     void Start(ActorLease lease)

@@ -17,6 +17,9 @@ public interface IClusterStore : IAsyncDisposable
     /// <summary>Claims one claimable actor whose capability this silo offers (or that needs none); null when there is none.</summary>
     Task<ActorLease?> TryClaimAsync(string silo, IReadOnlyCollection<string> capabilities, TimeSpan lease, CancellationToken ct = default);
 
+    /// <summary>Claims up to <paramref name="max"/> claimable actors in one atomic statement (by key order); empty when there are none.</summary>
+    Task<IReadOnlyList<ActorLease>> ClaimAsync(string silo, IReadOnlyCollection<string> capabilities, TimeSpan lease, int max, CancellationToken ct = default);
+
     /// <summary>Extends a lease; false when the claim is no longer this silo's (expired and re-claimed, released, finished).</summary>
     Task<bool> RenewAsync(string key, long epoch, string silo, TimeSpan lease, CancellationToken ct = default);
 

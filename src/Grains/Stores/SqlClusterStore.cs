@@ -26,7 +26,10 @@ public abstract class SqlClusterStore(TimeProvider? clock) : IClusterStore
 
     protected abstract Task<DbConnection> OpenAsync(CancellationToken ct);
 
-    public abstract Task<ActorLease?> TryClaimAsync(string silo, IReadOnlyCollection<string> capabilities, TimeSpan lease, CancellationToken ct = default);
+    public abstract Task<IReadOnlyList<ActorLease>> ClaimAsync(string silo, IReadOnlyCollection<string> capabilities, TimeSpan lease, int max, CancellationToken ct = default);
+
+    public async Task<ActorLease?> TryClaimAsync(string silo, IReadOnlyCollection<string> capabilities, TimeSpan lease, CancellationToken ct = default) =>
+        (await ClaimAsync(silo, capabilities, lease, 1, ct)) is [var one] ? one : null;
 
     public abstract ValueTask DisposeAsync();
 
