@@ -30,11 +30,18 @@ public sealed class PostgresServer : IAsyncLifetime
         if (Environment.UserName == "root") Run("chown", "-R", "postgres:postgres", _dir);
         Port = FreePort();
         Pg("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8");
-        Pg("pg_ctl", "-D", data, "-l", Path.Combine(_dir, "log"), "-w", "-t", "30", "-o",
-            $"-p {Port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start");
+        Start();
         await using var c = new NpgsqlConnection(AdminConnectionString);
         await c.OpenAsync();
     }
+
+    /// <summary>Starts the server (again) on the same port and data.</summary>
+    public void Start() =>
+        Pg("pg_ctl", "-D", Path.Combine(_dir, "data"), "-l", Path.Combine(_dir, "log"), "-w", "-t", "30", "-o",
+            $"-p {Port} -k {Path.Combine(_dir, "sock")} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", "start");
+
+    /// <summary>Stops the server (fast shutdown: open connections are cut), as an outage or a restart would.</summary>
+    public void Stop() => Pg("pg_ctl", "-D", Path.Combine(_dir, "data"), "-m", "fast", "-w", "stop");
 
     /// <summary>A fresh, empty database on the server.</summary>
     public async Task<string> NewDatabaseAsync()

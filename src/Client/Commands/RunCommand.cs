@@ -30,6 +30,13 @@ public static class RunCommand
         return cmd;
     }
 
+    // relative to the current folder when inside it, else absolute
+    static string Shown(string path)
+    {
+        string rel = Path.GetRelativePath(Environment.CurrentDirectory, path);
+        return rel.StartsWith("..", StringComparison.Ordinal) ? path : rel;
+    }
+
     static async Task<int> RunAsync(string path, string dir, string slotSpec, bool overwrite, bool quiet, CancellationToken ct)
     {
         var spec = SweepSpec.Load(path);
@@ -96,8 +103,8 @@ public static class RunCommand
         }
         await stop.CancelAsync();
         await siloTask;
-        SweepView.Results(status, blob => Path.GetRelativePath(Environment.CurrentDirectory, Path.Combine(dir, blob)));
-        if (!quiet) Console.Error.WriteLine($"silo log: {Path.GetRelativePath(Environment.CurrentDirectory, log.Path)}");
+        SweepView.Results(status, blob => Shown(Path.Combine(dir, blob)));
+        if (!quiet) Console.Error.WriteLine($"silo log: {Shown(log.Path)}");
         return status.State == "done" ? 0 : CliErrors.Failed;
     }
 }
