@@ -4,7 +4,7 @@ using Spectre.Console;
 
 namespace SaeCluster.Client;
 
-/// <summary>saectl: train sparse autoencoders (embedded), benchmark them.</summary>
+/// <summary>saectl: train sparse autoencoders (embedded or on a cluster), benchmark them.</summary>
 public static class Program
 {
     public static Task<int> Main(string[] args)
@@ -23,6 +23,10 @@ public static class Program
     {
         var root = new RootCommand("saectl — train sparse autoencoders on language-model activations (SaeCluster)");
         root.Subcommands.Add(RunCommand.Create());
+        root.Subcommands.Add(SubmitCommand.Create());
+        root.Subcommands.Add(StatusCommand.Create());
+        root.Subcommands.Add(WatchCommand.Create());
+        root.Subcommands.Add(CancelCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(QuickstartCommand.Create());

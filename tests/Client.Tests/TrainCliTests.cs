@@ -125,7 +125,10 @@ public class TrainCliTests
 
 public class ActivationsCliTests
 {
-    static string TinyGemma2 => Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "..", "shared", "data", "tiny-gemma2-code"));
+    // the trained tiny Gemma 2 the repository carries (models/), found from this source file
+    static string TinyGemma2 => Path.GetFullPath(Path.Combine(Here(), "..", "..", "models", "tiny-gemma2-code"));
+
+    static string Here([System.Runtime.CompilerServices.CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
 
     [Fact]
     public void ModelToActivationsToSae()

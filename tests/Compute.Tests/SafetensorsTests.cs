@@ -250,9 +250,9 @@ public sealed class SafetensorsTests : IDisposable
     }
 
     [Fact]
-    public void RealModelFile_FromTheSharedData_Parses()
+    public void RealModelFile_TheTrainedTinyGemma2_Parses()
     {
-        string path = Path.GetFullPath(Path.Combine(SourceDirectory(), "../../../shared/data/tiny-gemma2-code/model.safetensors"));
+        string path = Path.GetFullPath(Path.Combine(SourceDirectory(), "../../models/tiny-gemma2-code/model.safetensors"));
         using var file = SafetensorsFile.Open(path);
         Assert.Equal("pt", file.Metadata["format"]);
         Assert.Equal([357L, 128L], file.Get("model.embed_tokens.weight").Shape);

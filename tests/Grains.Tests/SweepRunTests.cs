@@ -90,6 +90,32 @@ public sealed class SweepRunTests
     }
 
     [Fact]
+    public async Task ACorpusShorterThanTheBudgetEndsProductionEarlyAndTrainingTakesMoreEpochs()
+    {
+        await using var cluster = new EmbeddedCluster();
+        // json/*.py is ~60k bytes (tokens); 100k tokens are asked for
+        string yaml = TinySweep.Yaml("short", tokens: 102_400, layers: "[0]").Replace(", \"/usr/lib/python3*/email/*.py\"", "");
+        var spec = TinySweep.Spec(yaml);
+        await cluster.Sweeps.SubmitAsync(spec);
+        using var stop = new CancellationTokenSource();
+        var silo = Task.Run(() => cluster.Silo("s1").RunAsync(stop.Token));
+        var status = await cluster.WaitAsync("short");
+        stop.Cancel(); await silo;
+        Assert.True(status.State == "done", status.Error);
+        Assert.Equal(102_400, status.Trainers[0].Tokens);
+        Assert.InRange(status.TokensProduced, 20_000, 80_000);
+        var producers = await cluster.Store.ListAsync(SweepKeys.ProducerPrefix("short"));
+        // producers past the corpus' end add nothing: skipped by the coordinator, or finished empty if they ran first
+        int end = producers.Select(p => (int?)ActorState.Parse(p.State)["end"]).Where(e => e != null).Min()!.Value;
+        Assert.InRange(end, 20, 80);
+        Assert.All(producers.Where(p => (int)ActorState.Parse(p.State)["first"]! >= end), p =>
+        {
+            Assert.Contains(p.Status, new[] { ActorStatus.Cancelled, ActorStatus.Done });
+            Assert.Empty(ActorState.Parse(p.State)["shards"]?.AsObject() ?? []);
+        });
+    }
+
+    [Fact]
     public async Task CancellingASweepFencesItsRunningActors()
     {
         await using var cluster = new EmbeddedCluster();

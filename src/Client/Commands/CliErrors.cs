@@ -16,6 +16,7 @@ public static class CliErrors
     {
         try { return await Task.Run(body); }
         catch (ConfigException e) { return Report(e.Message, Usage); }
+        catch (ClusterException e) { return Report(e.Message, e.ExitCode); }
         catch (DataException e) { return Report(e.Message, Failed); }
         catch (SafetensorsFormatException e) { return Report(e.Message, Failed); }
         catch (TrainingDivergedException e) { return Report(e.Message, Failed); }

@@ -132,7 +132,9 @@ public sealed class SaeTrainerActor : IActor
                 if (entry?["sha256"]?[folder] is JsonNode sha)
                     shards[int.Parse(index)] = new ShardEntry(SweepKeys.ShardBlob(sweep, layer, site, int.Parse(index)), (long)entry["rows"]!, (string)sha!);
         }
-        bool complete = producers.Count > 0 && producers.All(p => p.Status == ActorStatus.Done);
+        // producers the coordinator skipped (they start past the corpus' end) have nothing to add
+        bool complete = producers.Count > 0 && producers.All(p => p.Status == ActorStatus.Done
+            || p.Status == ActorStatus.Cancelled && (int?)ActorState.Parse(p.State)["first"] >= end);
         return new ShardCatalog(shards, complete, (int)Math.Min(total, end));
     }
 

@@ -55,6 +55,7 @@ public sealed class SweepCoordinatorActor(TimeSpan? poll = null) : IActor
                 ctx.Log($"failed: {error}");
                 return;
             }
+            await SkipProducersPastTheCorpusAsync(ctx, actors, ct);
             var trainers = actors.Where(a => a.Kind == ActorKinds.Trainer).ToArray();
             if (trainers.Length > 0 && trainers.All(t => t.Status == ActorStatus.Done))
             {
@@ -68,5 +69,16 @@ public sealed class SweepCoordinatorActor(TimeSpan? poll = null) : IActor
             }
             await Task.Delay(_poll, ct);
         }
+    }
+
+    // The shard count is an estimate; once a producer finds the corpus' end, the producers after it have nothing to do.
+    static async Task SkipProducersPastTheCorpusAsync(ActorContext ctx, IReadOnlyList<ActorRecord> actors, CancellationToken ct)
+    {
+        var producers = actors.Where(a => a.Kind == ActorKinds.Producer).Select(a => (a, State: ActorState.Parse(a.State))).ToArray();
+        int? end = producers.Select(p => (int?)p.State["end"]).Where(e => e != null).Min();
+        if (end == null) return;
+        foreach (var (p, state) in producers)
+            if (p.Status is ActorStatus.Pending or ActorStatus.Running && (int?)state["first"] >= end)
+                await ctx.Store.EndAllAsync(p.Key, ActorStatus.Cancelled, ct); // producer keys have fixed width: the key is its own prefix
     }
 }

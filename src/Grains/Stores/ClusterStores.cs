@@ -49,25 +49,38 @@ public static partial class ClusterStores
         throw new ArgumentException($"cluster store '{Mask(s)}' is neither sqlite:PATH, a path ending in .db, a PostgreSQL connection string (Host=…;Database=…) nor a postgres:// URI");
     }
 
-    // postgres://user:password@host:port/database?sslmode=require&application_name=x (host may also come as ?host=/socket/dir)
+    // postgres://user:password@host:port/database?sslmode=require&application_name=x, as libpq reads it;
+    // the host may be left out and given as ?host=/socket/dir (postgresql:///db?host=/run/postgresql)
     static string FromUri(string s)
     {
-        if (!Uri.TryCreate(s, UriKind.Absolute, out var uri))
-            throw new ArgumentException($"cluster store '{Mask(s)}' is not a valid postgres:// URI");
+        string rest = s[(s.IndexOf("://", StringComparison.Ordinal) + 3)..];
+        string query = "";
+        int q = rest.IndexOf('?');
+        if (q >= 0) { query = rest[(q + 1)..]; rest = rest[..q]; }
+        string db = "";
+        int slash = rest.IndexOf('/');
+        if (slash >= 0) { db = rest[(slash + 1)..]; rest = rest[..slash]; }
+        string userInfo = "";
+        int at = rest.LastIndexOf('@');
+        if (at >= 0) { userInfo = rest[..at]; rest = rest[(at + 1)..]; }
+        string host = rest, port = "";
+        int colon = rest.StartsWith('[') ? rest.IndexOf("]:", StringComparison.Ordinal) + 1 : rest.LastIndexOf(':');
+        if (colon > 0) { host = rest[..colon]; port = rest[(colon + 1)..]; }
+        host = host.Trim('[', ']');
+
         var b = new NpgsqlConnectionStringBuilder();
         try
         {
-            if (uri.Host.Length > 0) b.Host = Uri.UnescapeDataString(uri.Host);
-            if (!uri.IsDefaultPort && uri.Port > 0) b.Port = uri.Port;
-            if (uri.UserInfo.Length > 0)
+            if (host.Length > 0) b.Host = Uri.UnescapeDataString(host);
+            if (port.Length > 0) b.Port = int.Parse(port, System.Globalization.CultureInfo.InvariantCulture);
+            if (userInfo.Length > 0)
             {
-                var parts = uri.UserInfo.Split(':', 2);
+                var parts = userInfo.Split(':', 2);
                 b.Username = Uri.UnescapeDataString(parts[0]);
                 if (parts.Length == 2) b.Password = Uri.UnescapeDataString(parts[1]);
             }
-            string db = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'));
-            if (db.Length > 0) b.Database = db;
-            foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+            if (db.Length > 0) b.Database = Uri.UnescapeDataString(db);
+            foreach (var pair in query.Split('&', StringSplitOptions.RemoveEmptyEntries))
             {
                 var kv = pair.Split('=', 2);
                 string key = Uri.UnescapeDataString(kv[0]), value = kv.Length == 2 ? Uri.UnescapeDataString(kv[1].Replace('+', ' ')) : "";
@@ -87,7 +100,7 @@ public static partial class ClusterStores
         {
             throw new ArgumentException($"cluster store '{Mask(s)}' is not a valid postgres:// URI ({Mask(e.Message)})");
         }
-        if (string.IsNullOrEmpty(b.Host)) throw new ArgumentException($"cluster store '{Mask(s)}' names no host");
+        if (string.IsNullOrEmpty(b.Host)) throw new ArgumentException($"cluster store '{Mask(s)}' names no host (postgres://user@HOST/db, or ?host=/socket/dir)");
         return b.ConnectionString;
     }
 

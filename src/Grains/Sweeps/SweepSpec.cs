@@ -65,11 +65,11 @@ public sealed partial record SweepSpec
     /// <summary>Tokens each site's producers must write: training plus evaluation.</summary>
     public long ProducedTokens => Training.Tokens + EvalTokens;
     /// <summary>
-    /// Shards per site that hold <see cref="ProducedTokens"/> at (context − 1) trainable tokens per context,
+    /// Shards per site (chunks) that hold <see cref="ProducedTokens"/> at (context − 1) trainable tokens per context,
     /// plus a margin of 10% + 1 (producers write whole shards; some documents end early).
     /// </summary>
     public int EstimatedShards { get; }
-    /// <summary>Producer actors per site: <see cref="EstimatedShards"/> in runs of <see cref="ShardsPerProducer"/>.</summary>
+    /// <summary>Producer actors: <see cref="EstimatedShards"/> in runs of <see cref="ShardsPerProducer"/> (a producer writes its shards of every site).</summary>
     public int EstimatedProducers => (EstimatedShards + ShardsPerProducer - 1) / ShardsPerProducer;
 
     readonly string _canonical;

@@ -12,6 +12,7 @@ namespace SaeCluster.Sae;
 public sealed class YamlFields
 {
     readonly Dictionary<string, YamlNode> _map = new();
+    readonly Dictionary<string, YamlNode> _keys = new();
     readonly YamlMappingNode _node;
 
     /// <summary>Prefix of every field name: "" at the top, "saes[2]." or "training." inside.</summary>
@@ -27,6 +28,7 @@ public sealed class YamlFields
             if (!allowed.Contains(key))
                 throw new ConfigException($"{prefix}{key} (line {k.Start.Line})", $"unknown field (allowed: {string.Join(", ", allowed)})");
             _map[key] = v;
+            _keys[key] = k;
         }
     }
 
@@ -35,8 +37,8 @@ public sealed class YamlFields
 
     public bool Has(string key) => _map.ContainsKey(key);
 
-    /// <summary>The field's name for messages: "prefix.key (line N)" when present, "prefix.key" when absent.</summary>
-    public string Where(string key) => _map.TryGetValue(key, out var n) ? $"{Prefix}{key} (line {n.Start.Line})" : Prefix + key;
+    /// <summary>The field's name for messages: "prefix.key (line N)" (the key's line) when present, "prefix.key" when absent.</summary>
+    public string Where(string key) => _keys.TryGetValue(key, out var n) ? $"{Prefix}{key} (line {n.Start.Line})" : Prefix + key;
 
     /// <summary>The raw node of a field, or null when absent.</summary>
     public YamlNode? Node(string key) => _map.GetValueOrDefault(key);
@@ -133,6 +135,8 @@ public sealed class YamlFields
         var yaml = new YamlStream();
         try { yaml.Load(reader); }
         catch (YamlException e) { throw new ConfigException($"{source}:{e.Start.Line}", $"malformed YAML: {e.InnerException?.Message ?? e.Message}"); }
+        // YamlDotNet 16 throws this (no position) on e.g. an unclosed [ followed by more lines
+        catch (InvalidOperationException) { throw new ConfigException(source, "malformed YAML: the text ends inside a collection or scalar (an unclosed [, { or quote?)"); }
         if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is not YamlMappingNode root)
             throw new ConfigException(source, $"must be a YAML mapping ({expected})");
         return root;

@@ -1,0 +1,93 @@
+using SaeCluster.Grains;
+
+namespace SaeCluster.Silo;
+
+/// <summary>
+/// saecluster-silo: one silo of the cluster. Opens the cluster and blob stores, runs the actor runtime
+/// (claims coordinators, producers and trainers as its slots allow) and serves the HTTP API that saectl
+/// talks to. SIGTERM / Ctrl-C shut it down gracefully: activations checkpoint and hand their leases back
+/// before the process exits.
+/// </summary>
+public static class Program
+{
+    public const int Usage = 2, Failed = 1;
+
+    public static async Task<int> Main(string[] args)
+    {
+        SiloSettings settings;
+        SiloOptions? runtimeOptions;
+        try
+        {
+            settings = SiloSettings.Parse(args, Environment.GetEnvironmentVariable);
+            runtimeOptions = settings.RuntimeOptions();
+        }
+        catch (Exception e) when (e is SiloUsageException or ArgumentException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return Usage;
+        }
+        if (settings.Help)
+        {
+            Console.Out.Write(SiloSettings.Usage());
+            return 0;
+        }
+
+        IClusterStore clusterStore;
+        IBlobStore blobs;
+        string clusterName = ClusterStores.Mask(settings.Cluster);
+        try
+        {
+            clusterStore = ClusterStores.Open(settings.Cluster);
+            blobs = BlobStores.Open(settings.Blobs, settings.Container);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return Usage;
+        }
+
+        await using var store = clusterStore;
+        using (var init = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        {
+            try { await store.InitializeAsync(init.Token); }
+            catch (Exception e)
+            {
+                Console.Error.WriteLine($"error: cannot open the cluster store {clusterName}: {ClusterStores.Mask(Reason(e))}");
+                return Failed;
+            }
+            try { await blobs.InitializeAsync(init.Token); }
+            catch (Exception e)
+            {
+                Console.Error.WriteLine($"error: cannot open the blob store {blobs.Location}: {Reason(e)}");
+                return Failed;
+            }
+        }
+
+        var app = SiloHost.Build(settings, runtimeOptions, store, blobs, clusterName);
+        try
+        {
+            await app.RunAsync();
+        }
+        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException || e.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+        {
+            Console.Error.WriteLine($"error: cannot listen on {string.Join(";", settings.Urls)}: {e.Message}");
+            return Failed;
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+        return Environment.ExitCode;
+    }
+
+    /// <summary>The innermost useful message of a startup failure (no stack trace).</summary>
+    static string Reason(Exception e)
+    {
+        if (e is OperationCanceledException) return "no answer within 60 s";
+        var inner = e;
+        while (inner.InnerException != null && (inner is AggregateException || inner.Message.Length == 0)) inner = inner.InnerException;
+        string msg = inner.Message;
+        if (inner.InnerException != null && inner.InnerException.Message != msg) msg += $" ({inner.InnerException.Message})";
+        return msg;
+    }
+}

@@ -1,0 +1,31 @@
+using System.Diagnostics;
+
+namespace SaeCluster.Silo.Tests;
+
+/// <summary>Runs the built saectl as a separate process, the way a user does (SAECLUSTER_* only as given).</summary>
+public static class Saectl
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
+    }
+
+    static string Dll => Path.Combine(AppContext.BaseDirectory, "saectl.dll");
+
+    public static Result Run(params string[] args) => Run(new Dictionary<string, string>(), args);
+
+    public static Result Run(IReadOnlyDictionary<string, string> env, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("SAECLUSTER_", StringComparison.Ordinal)).ToArray()) psi.Environment.Remove(key);
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        psi.ArgumentList.Add(Dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        var err = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(true); throw new TimeoutException($"saectl {string.Join(' ', args)} did not finish"); }
+        return new Result(p.ExitCode, stdout, err.Result);
+    }
+}

@@ -1,0 +1,103 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using SaeCluster.Grains;
+
+namespace SaeCluster.Silo.Tests;
+
+/// <summary>Start-up errors, API-only silos, and graceful shutdown on SIGTERM, each with its own silo process.</summary>
+[Collection("silo")]
+public class SiloLifecycleTests
+{
+    [Fact]
+    public async Task SigtermCheckpointsAndHandsTheLeasesBack()
+    {
+        using var dir = new TempDir();
+        string db = dir["cluster.db"];
+        // a 30 s lease: had the silo not handed its leases back, they would still be held when it has exited
+        var silo = await SiloProcess.StartAsync(dir.Path, null, "--cluster", db, "--blobs", dir["blobs"], "--id", "sigterm-silo", "--work-dir", dir["work"],
+            "--data-root", SiloProcess.RepositoryRoot, "--lease-seconds", "30", "--slots", "coordinator=1,producer=1,trainer=1");
+        await using (silo)
+        {
+            using var http = silo.Http();
+            var r = await http.PostAsync("/api/sweeps", new StringContent(Sweeps.Tiny("long", tokens: 4_000_000, layers: "[0]"), Encoding.UTF8, "text/yaml"));
+            Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+
+            // wait until the trainer is training, so there is something to checkpoint
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (true)
+            {
+                var s = await http.GetFromJsonAsync<SweepStatus>("/api/sweeps/long", SweepJson.Options);
+                if (s!.Trainers.Any(t => t.Tokens > 0)) break;
+                Assert.False(s.IsTerminal, $"{s.State}: {s.Error}");
+                Assert.True(DateTime.UtcNow < deadline, "the trainer never started\n" + silo.Log);
+                await Task.Delay(200);
+            }
+            var running = (await http.GetFromJsonAsync<JsonObject>("/api/silo"))!["activations"]!.AsArray();
+            Assert.Contains(running, a => ((string)a!["key"]!).Contains("/trainer/"));
+
+            Assert.True(await silo.TerminateAsync(TimeSpan.FromSeconds(30)), "no exit within 30 s of SIGTERM\n" + silo.Log);
+            Assert.True(silo.ExitCode == 0, $"exit code {silo.ExitCode}\n{silo.Log}");
+            Assert.Contains("silo sigterm-silo stopped", silo.Log);
+        }
+
+        await using var store = new SqliteClusterStore(db);
+        var actors = await store.ListAsync("sweep/long/");
+        Assert.NotEmpty(actors);
+        Assert.All(actors, a => Assert.True(a.Owner == null, $"{a.Key} is still leased to {a.Owner} (status {a.Status})"));
+        var trainer = actors.Single(a => a.Kind == ActorKinds.Trainer);
+        Assert.Equal(ActorStatus.Running, trainer.Status); // unfinished, claimable at once by another silo
+        Assert.True(Directory.EnumerateFiles(Path.Combine(dir["blobs"], "long", "checkpoints"), "*", SearchOption.AllDirectories).Any(), "no checkpoint was written");
+    }
+
+    [Fact]
+    public async Task AnApiOnlySiloServesWithoutRunningActors()
+    {
+        using var dir = new TempDir();
+        await using var silo = await SiloProcess.StartAsync(dir.Path, null, "--cluster", dir["c.db"], "--blobs", dir["blobs"], "--slots", "none", "--work-dir", dir["work"]);
+        using var http = silo.Http();
+        var me = await http.GetFromJsonAsync<JsonObject>("/api/silo");
+        Assert.True((bool)me!["apiOnly"]!);
+        Assert.Empty(me["activations"]!.AsArray());
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/sweeps")).StatusCode); // no token configured: open
+        Assert.Contains("API-only silo", silo.Log);
+    }
+
+    [Fact]
+    public void StartUpErrorsAreOneLine()
+    {
+        using var dir = new TempDir();
+        var timeout = TimeSpan.FromSeconds(30);
+
+        // an unreachable PostgreSQL: exit 1, the store named with its password masked, no stack trace
+        var (code, output) = SiloProcess.RunToExit(dir.Path, timeout, "--cluster", "postgres://saec:s3cret-pw@127.0.0.1:9/cluster", "--blobs", dir["blobs"]);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: cannot open the cluster store postgres://saec:***@127.0.0.1:9/cluster: ", output.Trim());
+        Assert.DoesNotContain("s3cret-pw", output);
+        Assert.Single(output.Trim().Split('\n'));
+
+        (code, output) = SiloProcess.RunToExit(dir.Path, timeout, "--cluster", "Host=127.0.0.1;Port=9;Username=u;Password=s3cret-pw;Database=d;Timeout=3", "--blobs", dir["blobs"]);
+        Assert.Equal(1, code);
+        Assert.Contains("Password=***", output);
+        Assert.DoesNotContain("s3cret-pw", output);
+        Assert.Single(output.Trim().Split('\n'));
+
+        // settings the user got wrong: exit 2
+        foreach (var (args, message) in new (string[], string)[]
+        {
+            (["--cluster", "mysql://x/y"], "is neither sqlite:PATH"),
+            (["--slots", "trainer=0"], "--slots none"),
+            (["--slots", "gpu=1"], "unknown actor kind 'gpu'"),
+            (["--lease-seconds", "soon"], "--lease-seconds: 'soon'"),
+            (["--frobnicate", "1"], "unknown argument '--frobnicate'"),
+            (["--blobs", "ftp://host/x"], "blob store location"),
+        })
+        {
+            (code, output) = SiloProcess.RunToExit(dir.Path, timeout, [.. args, "--id", "x"]);
+            Assert.True(code == 2, $"{string.Join(' ', args)} → {code}: {output}");
+            Assert.Contains(message, output);
+            Assert.StartsWith("error: ", output.Trim());
+        }
+    }
+}
