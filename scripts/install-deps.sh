@@ -2,10 +2,12 @@
 # Installs the Debian packages SaeCluster uses, if they are missing (idempotent).
 #   libdnnl2       oneDNN: fp32 and bf16 (AMX) GEMMs; without it saectl falls back to its managed SIMD GEMM
 #   postgresql     the cluster store's tests start a throwaway server (initdb + pg_ctl)
+#   nodejs, npm    the tests install Azurite (Azure Blob emulator) and the tokenizer references with npm
 #   python3-torch, libopenblas0-pthread  only with --peer: the PyTorch peer of the benchmarks (bench/);
 #                  without OpenBLAS, Debian's torch falls back to the reference BLAS (~2 GFLOP/s)
 set -uo pipefail
 pkgs=(libdnnl2 postgresql)
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 [ "${1:-}" = "--peer" ] && pkgs+=(python3-torch libopenblas0-pthread)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
