@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# A distributed SaeCluster on one machine: a throwaway PostgreSQL (cluster store), Azurite (Azure Blob
+# Storage emulator, blob store) and two silo processes sharing the work — silo-1 serves the API on
+# :5080 and runs every kind of actor, silo-2 (:5081) runs trainers only.
+#   bash deploy/local-cluster.sh start     # then: saectl submit examples/quickstart.yaml --cluster http://127.0.0.1:5080 --watch
+#   bash deploy/local-cluster.sh status
+#   bash deploy/local-cluster.sh stop      # silos hand their leases back, servers stop, state is deleted
+# Logs and state: runs/local-cluster/. The API token is in runs/local-cluster/token (export SAECLUSTER_TOKEN).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+dir=$root/runs/local-cluster
+azurite_dir=${XDG_CACHE_HOME:-$HOME/.cache}/saecluster/azurite
+azurite_pkg=azurite@3.35.0   # the newest that runs on Debian 12's node 20
+silo_dll=$root/src/Silo/bin/Release/net10.0/saecluster-silo.dll
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 1 "${2:-60}"); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.5; done; return 1; }
+alive() { [ -f "$dir/$1.pid" ] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
+
+start() {
+  if alive silo-1; then echo "already running (bash deploy/local-cluster.sh stop first)" >&2; exit 1; fi
+  bash scripts/install-deps.sh
+  mkdir -p "$dir"
+  echo "building the silo…" >&2
+  dotnet build src/Silo -c Release -nologo -v quiet >/dev/null
+  dotnet build src/Client -c Release -nologo -v quiet >/dev/null
+
+  echo "starting PostgreSQL…" >&2
+  pg=$(bash scripts/pg-throwaway.sh start "$dir/postgres")
+
+  if [ ! -f "$azurite_dir/node_modules/azurite/dist/src/blob/main.js" ]; then
+    echo "installing $azurite_pkg with npm…" >&2
+    mkdir -p "$azurite_dir"
+    npm install --no-audit --no-fund --silent --prefix "$azurite_dir" "$azurite_pkg" >/dev/null
+  fi
+  blob_port=$(free_port)
+  mkdir -p "$dir/azurite"
+  nohup node "$azurite_dir/node_modules/azurite/dist/src/blob/main.js" --blobHost 127.0.0.1 --blobPort "$blob_port" \
+    --location "$dir/azurite" --skipApiVersionCheck --disableTelemetry --silent >"$dir/azurite.log" 2>&1 &
+  echo $! >"$dir/azurite.pid"
+  blobs="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$blob_port/devstoreaccount1;"
+  wait_http "http://127.0.0.1:$blob_port/devstoreaccount1?comp=list" 20 || true
+
+  token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'); echo "$token" >"$dir/token"
+  launch() { # id port slots
+    SAECLUSTER_CLUSTER="$pg" SAECLUSTER_BLOBS="$blobs" SAECLUSTER_TOKEN="$token" \
+      nohup dotnet "$silo_dll" --id "$1" --urls "http://127.0.0.1:$2" --slots "$3" --data-root "$root/examples" \
+      --work-dir "$dir/work-$1" >"$dir/$1.log" 2>&1 &
+    echo $! >"$dir/$1.pid"
+  }
+  launch silo-1 5080 coordinator=2,producer=1,trainer=2
+  launch silo-2 5081 trainer=2
+  for s in 1 2; do
+    wait_http "http://127.0.0.1:508$((s - 1))/healthz" 120 || { echo "silo-$s did not come up; see $dir/silo-$s.log" >&2; tail -5 "$dir/silo-$s.log" >&2; exit 1; }
+  done
+  cat <<MSG
+local cluster up: PostgreSQL + Azurite (blob port $blob_port) + silo-1 (:5080, API) + silo-2 (:5081)
+  export SAECLUSTER_URL=http://127.0.0.1:5080 SAECLUSTER_TOKEN=$token
+  saectl submit examples/quickstart.yaml --watch      # paths in the sweep resolve against examples/ (the silos' --data-root)
+  curl -s -H "Authorization: Bearer $token" http://127.0.0.1:5080/api/silos
+  bash deploy/local-cluster.sh stop
+logs: $dir/*.log
+MSG
+}
+
+status() {
+  for p in silo-1 silo-2 azurite; do printf '%-8s %s\n' "$p" "$(alive $p && echo running || echo stopped)"; done
+  [ -f "$dir/token" ] && curl -fsS -H "Authorization: Bearer $(cat "$dir/token")" http://127.0.0.1:5080/api/silos && echo || true
+}
+
+stop() {
+  for p in silo-1 silo-2; do alive $p && kill -TERM "$(cat "$dir/$p.pid")"; done
+  for p in silo-1 silo-2; do for _ in $(seq 1 120); do alive $p || break; sleep 0.5; done; done
+  alive azurite && kill "$(cat "$dir/azurite.pid")"
+  bash scripts/pg-throwaway.sh stop "$dir/postgres"
+  rm -rf "$dir"
+  echo "local cluster stopped" >&2
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|status|stop" >&2; exit 2 ;;
+esac
