@@ -52,5 +52,11 @@ public sealed class ActorContext(ActorLease lease, string siloId, IClusterStore 
     {
         if (!await store.CommitAsync(Key, Epoch, state, status, ct)) throw new LeaseLostException(Key, Epoch);
         State = state;
+        Status = status;
     }
+
+    /// <summary>The status as last committed by this activation (Running until it commits a terminal one).</summary>
+    public ActorStatus Status { get; private set; } = ActorStatus.Running;
+
+    public bool Finished => Status is ActorStatus.Done or ActorStatus.Failed or ActorStatus.Cancelled;
 }

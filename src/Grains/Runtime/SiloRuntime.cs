@@ -106,7 +106,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
             Directory.CreateDirectory(ctx.WorkDirectory);
             var actor = actors(a.Lease.Kind);
             await actor.RunAsync(ctx, a.Cts.Token);
-            if (!a.Cts.IsCancellationRequested && IsOpen(await store.GetAsync(ctx.Key)))
+            if (!a.Cts.IsCancellationRequested && !ctx.Finished && IsOpen(await store.GetAsync(ctx.Key)))
                 await FailAsync(ctx, "the actor returned without finishing (no terminal status committed)");
         }
         catch (OperationCanceledException) when (a.Cts.IsCancellationRequested) { }
