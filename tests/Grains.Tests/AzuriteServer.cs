@@ -145,7 +145,7 @@ public sealed partial class AzuriteServer : IAsyncLifetime
         Directory.CreateDirectory(InstallDirectory);
         string main = Path.Combine(InstallDirectory, "node_modules", "azurite", "dist", "src", "blob", "main.js");
         string marker = Path.Combine(InstallDirectory, "installed.txt");
-        using FileStream gate = AcquireLock(Path.Combine(InstallDirectory, "install.lock"));
+        using FileStream gate = InstallLock.Acquire(Path.Combine(InstallDirectory, "install.lock"));
         if (File.Exists(marker) && File.ReadAllText(marker) == Package && File.Exists(main)) return main;
 
         (int exit, string output) result;
@@ -163,22 +163,6 @@ public sealed partial class AzuriteServer : IAsyncLifetime
         if (check != 0) throw new InvalidOperationException($"{Package} was installed but does not run under this node:\n{checkOutput}");
         File.WriteAllText(marker, Package);
         return main;
-    }
-
-    static FileStream AcquireLock(string path)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException) when (DateTime.UtcNow < deadline)
-            {
-                Thread.Sleep(200);
-            }
-        }
     }
 
     static (int Exit, string Output) Run(string program, IEnumerable<string> arguments, TimeSpan timeout)

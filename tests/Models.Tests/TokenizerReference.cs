@@ -70,7 +70,7 @@ public sealed class TokenizerReference
         Directory.CreateDirectory(InstallDirectory);
         string marker = Path.Combine(InstallDirectory, "installed.txt");
         string wanted = $"{TokenizersPackage} {Gemma3Package}";
-        using FileStream gate = AcquireLock(Path.Combine(InstallDirectory, "install.lock"));
+        using FileStream gate = InstallLock.Acquire(Path.Combine(InstallDirectory, "install.lock"));
         if (File.Exists(marker) && File.ReadAllText(marker) == wanted && File.Exists(Gemma3TokenizerPath)) return;
 
         (int exit, string stdout, string stderr) result;
@@ -90,22 +90,6 @@ public sealed class TokenizerReference
         (int check, _, string checkErr) = Run("node", ["-e", "require('@anush008/tokenizers').Tokenizer"], "", TimeSpan.FromMinutes(1), InstallDirectory);
         if (check != 0) throw new InvalidOperationException($"{TokenizersPackage} was installed but cannot be loaded by node (no native binding for this platform?):\n{checkErr}");
         File.WriteAllText(marker, wanted);
-    }
-
-    static FileStream AcquireLock(string path)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(5);
-        while (true)
-        {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException) when (DateTime.UtcNow < deadline)
-            {
-                Thread.Sleep(200);
-            }
-        }
     }
 
     static (int Exit, string Stdout, string Stderr) Run(string program, IEnumerable<string> arguments, string input, TimeSpan timeout, string? workingDirectory = null)
