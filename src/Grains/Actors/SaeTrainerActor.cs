@@ -58,6 +58,12 @@ public sealed class SaeTrainerActor : IActor
             trainer.Run(ct, p =>
             {
                 curves.Append(p);
+                if ((string?)state["phase"] != "training")
+                {
+                    // training again after waiting for shards: the row must not keep saying "waiting"
+                    state["phase"] = "training";
+                    state.Remove("message");
+                }
                 state["step"] = p.Step;
                 state["tokens"] = p.Tokens;
                 state["tokens_per_s"] = Math.Round(p.TokensPerSecond, 1);
@@ -75,8 +81,8 @@ public sealed class SaeTrainerActor : IActor
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            // silo shutting down: save where we are so the next activation loses nothing (fenced if the lease is gone)
-            if (trainer.Step > ((long?)state["checkpoint_step"] ?? 0))
+            // silo shutting down: save where we are so the next activation loses nothing (not when the lease is already gone)
+            if (!ctx.LeaseLost && trainer.Step > ((long?)state["checkpoint_step"] ?? 0))
                 await SaveCheckpointAsync(ctx, trainer, curves, state, layer, site, CancellationToken.None);
             throw;
         }

@@ -55,6 +55,9 @@ public sealed class ActorContext(ActorLease lease, string siloId, IClusterStore 
         Status = status;
     }
 
+    /// <summary>Set by the runtime when this activation's lease is gone: nothing it writes can become current, so it should not try.</summary>
+    public bool LeaseLost { get; internal set; }
+
     /// <summary>The status as last committed by this activation (Running until it commits a terminal one).</summary>
     public ActorStatus Status { get; private set; } = ActorStatus.Running;
 

@@ -162,6 +162,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
             else
             {
                 a.Lost = true;
+                if (a.Context != null) a.Context.LeaseLost = true;
                 _log($"{a.Lease.Key}: lease lost (epoch {a.Lease.Epoch} superseded or the actor was ended); stopping it");
                 a.Cts.Cancel();
             }
@@ -175,6 +176,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
             if (!a.Cts.IsCancellationRequested && DateTime.UtcNow >= a.Expires - TimeSpan.FromMilliseconds(options.Lease.TotalMilliseconds / 10))
             {
                 a.Lost = true;
+                if (a.Context != null) a.Context.LeaseLost = true;
                 _log($"{a.Lease.Key}: lease expired while the cluster store was unreachable; stopping it");
                 a.Cts.Cancel();
             }
