@@ -45,32 +45,11 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
     const string LeaseSeconds = "3";
 
     /// <summary>
-    /// 2 res sites × 2 TopK SAEs; the model path resolves against the silo's --data-root (the repository).
-    /// At 262,144 tokens a trainer takes 512 steps with a checkpoint every 8: 7–10 s on two cores, long
-    /// enough to be interrupted mid-training.
+    /// 2 res sites × 2 TopK SAEs (the tiny sweep the in-process runtime tests use). At 262,144 tokens a
+    /// trainer takes 512 steps with a checkpoint every 8: 7–10 s on two cores, long enough to be
+    /// interrupted mid-training.
     /// </summary>
-    static string Sweep(string name, long tokens = Tokens) => $"""
-        name: {name}
-        model: models/tiny-gemma2-code
-        corpus:
-          paths: ["/usr/lib/python3*/json/*.py", "/usr/lib/python3*/email/*.py"]
-        context: 64
-        tokens: {tokens}
-        eval_tokens: 2048
-        sites:
-          layers: [0, 1]
-          kinds: [res]
-        saes:
-          - arch: topk
-            width: 64
-            k: [4, 8]
-        training:
-          batch: {Batch}
-          checkpoint_every: {CheckpointEvery}
-        storage:
-          contexts_per_shard: 16
-          shards_per_producer: 4
-        """;
+    static string Sweep(string name, long tokens = Tokens) => TinySweep.Yaml(name, tokens, checkpointEvery: CheckpointEvery);
 
     [Fact]
     public async Task ASiloKilledMidTrainingIsTakenOverAndItsTrainersResumeFromTheirCheckpoints()
