@@ -116,8 +116,8 @@ public sealed class SaeTrainerActor : IActor
         state["phase"] = "done";
         state["tokens_per_s"] = Math.Round(tokensPerSecond, 1);
         await ctx.CommitAsync(state, ActorStatus.Done, ct);
-        await DeletePrefixAsync(ctx.Blobs, SweepKeys.CheckpointPrefix(sweep, layer, site), ct);
-        if (!spec.KeepShards) await DeletePrefixAsync(ctx.Blobs, SweepKeys.ShardPrefix(sweep, layer, site), ct);
+        await ctx.Blobs.DeletePrefixAsync(SweepKeys.CheckpointPrefix(sweep, layer, site), ct);
+        if (!spec.KeepShards) await ctx.Blobs.DeletePrefixAsync(SweepKeys.ShardPrefix(sweep, layer, site), ct);
         ctx.Log($"done: {trainer.Learners.Count} SAE(s), {trainer.TokensTrained:N0} tokens at {tokensPerSecond:N0} tok/s");
     }
 
@@ -161,7 +161,7 @@ public sealed class SaeTrainerActor : IActor
         state["step"] = trainer.Step;
         state["tokens"] = trainer.TokensTrained;
         await ctx.CommitAsync(state, ActorStatus.Running, ct);
-        if (previous != null && previous != prefix) await DeletePrefixAsync(ctx.Blobs, previous, ct);
+        if (previous != null && previous != prefix) await ctx.Blobs.DeletePrefixAsync(previous, ct);
     }
 
     static async Task UploadFolderAsync(IBlobStore blobs, string folder, string prefix, CancellationToken ct)
@@ -185,13 +185,6 @@ public sealed class SaeTrainerActor : IActor
             n++;
         }
         if (n == 0) throw new ActorFailedException($"{blobs.Location}/{prefix}: the committed checkpoint is missing from blob storage");
-    }
-
-    static async Task DeletePrefixAsync(IBlobStore blobs, string prefix, CancellationToken ct)
-    {
-        var names = new List<string>();
-        await foreach (var b in blobs.ListAsync(prefix, ct)) names.Add(b.Name);
-        foreach (var name in names) await blobs.DeleteAsync(name, ct);
     }
 
     static void CopyFolder(string from, string to)

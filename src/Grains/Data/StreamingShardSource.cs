@@ -117,8 +117,13 @@ public sealed class StreamingShardSource : IActivationSource
         EnsureRows(pos + batchSize);
         for (int i = 0; i < batchSize; i++) (_shardOfRow[i], _rows[i]) = Locate(pos + i);
         // open every shard the batch touches first (downloads, checks), then copy rows in parallel
-        foreach (int s in _shardOfRow.AsSpan(0, batchSize).ToArray().Distinct()) Shard(s);
-        Evict(_shardOfRow.AsSpan(0, batchSize).ToArray().Min());
+        int lowest = int.MaxValue;
+        for (int i = 0; i < batchSize; i++)
+        {
+            Shard(_shardOfRow[i]);
+            lowest = Math.Min(lowest, _shardOfRow[i]);
+        }
+        Evict(lowest);
         int d = DIn;
         Parallel.For(0, (batchSize + 63) / 64, t =>
         {

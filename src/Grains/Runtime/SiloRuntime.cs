@@ -159,13 +159,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
             try { ok = await store.RenewAsync(a.Lease.Key, a.Lease.Epoch, options.Id, options.Lease, stop); }
             catch (Exception e) when (IsTransient(e)) { ExpireUnrenewable(); throw; }
             if (ok) { a.LastRenew = DateTime.UtcNow; a.Expires = a.LastRenew + options.Lease; }
-            else
-            {
-                a.Lost = true;
-                if (a.Context != null) a.Context.LeaseLost = true;
-                _log($"{a.Lease.Key}: lease lost (epoch {a.Lease.Epoch} superseded or the actor was ended); stopping it");
-                a.Cts.Cancel();
-            }
+            else Stop(a, $"lease lost (epoch {a.Lease.Epoch} superseded or the actor was ended); stopping it");
         }
     }
 
@@ -174,12 +168,16 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
     {
         foreach (var a in _active.Values)
             if (!a.Cts.IsCancellationRequested && DateTime.UtcNow >= a.Expires - TimeSpan.FromMilliseconds(options.Lease.TotalMilliseconds / 10))
-            {
-                a.Lost = true;
-                if (a.Context != null) a.Context.LeaseLost = true;
-                _log($"{a.Lease.Key}: lease expired while the cluster store was unreachable; stopping it");
-                a.Cts.Cancel();
-            }
+                Stop(a, "lease expired while the cluster store was unreachable; stopping it");
+    }
+
+    // The lease is gone: the activation stops, and knows it need not try to save anything.
+    void Stop(Activation a, string why)
+    {
+        a.Lost = true;
+        if (a.Context != null) a.Context.LeaseLost = true;
+        _log($"{a.Lease.Key}: {why}");
+        a.Cts.Cancel();
     }
 
     async Task ShutdownAsync()

@@ -24,18 +24,22 @@ public sealed class SweepService(IClusterStore store, IBlobStore blobs)
         return spec.Name;
     }
 
+    /// <summary>Every sweep, from one listing of all sweep actors.</summary>
     public async Task<IReadOnlyList<SweepStatus>> ListAsync(CancellationToken ct = default)
     {
-        var coordinators = await store.ListAsync("sweep/", ActorKinds.Coordinator, ct);
-        var list = new List<SweepStatus>();
-        foreach (var c in coordinators) list.Add(await GetAsync(SweepKeys.SweepOf(c.Key), ct) ?? throw new InvalidOperationException());
-        return list;
+        var actors = await store.ListAsync("sweep/", null, ct);
+        return actors.GroupBy(a => SweepKeys.SweepOf(a.Key))
+            .Select(g => StatusOf(g.Key, g.ToArray()))
+            .OfType<SweepStatus>()
+            .ToArray();
     }
 
     /// <summary>The sweep's status, or null when there is no such sweep.</summary>
-    public async Task<SweepStatus?> GetAsync(string id, CancellationToken ct = default)
+    public async Task<SweepStatus?> GetAsync(string id, CancellationToken ct = default) =>
+        StatusOf(id, await store.ListAsync(SweepKeys.Prefix(id), null, ct));
+
+    static SweepStatus? StatusOf(string id, IReadOnlyList<ActorRecord> actors)
     {
-        var actors = await store.ListAsync(SweepKeys.Prefix(id), null, ct);
         var coord = actors.FirstOrDefault(a => a.Key == SweepKeys.Coordinator(id));
         if (coord == null) return null;
         var cs = ActorState.Parse(coord.State);
@@ -83,7 +87,7 @@ public sealed class SweepService(IClusterStore store, IBlobStore blobs)
     public async Task DeleteAsync(string id, CancellationToken ct = default)
     {
         await store.EndAllAsync(SweepKeys.Prefix(id), ActorStatus.Cancelled, ct);
-        await foreach (var b in blobs.ListAsync(SweepKeys.BlobPrefix(id), ct)) await blobs.DeleteAsync(b.Name, ct);
+        await blobs.DeletePrefixAsync(SweepKeys.BlobPrefix(id), ct);
         await store.DeleteAllAsync(SweepKeys.Prefix(id), ct);
     }
 }
