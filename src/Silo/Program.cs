@@ -14,6 +14,7 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "drain") return await DrainCommand.RunAsync(args[1..], Environment.GetEnvironmentVariable);
         SiloSettings settings;
         SiloOptions? runtimeOptions;
         try

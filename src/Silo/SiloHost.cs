@@ -27,6 +27,7 @@ public static class SiloHost
             o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
         });
 
+        builder.Services.AddSingleton(_ => SaeClusterMetrics.CreateCollector());
         var service = new SweepService(store, blobs);
         builder.Services.AddSingleton(service);
         builder.Services.AddSingleton(settings);
@@ -44,6 +45,7 @@ public static class SiloHost
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SaeCluster.Silo");
         var worker = app.Services.GetRequiredService<SiloWorker>();
+        var metrics = app.Services.GetRequiredService<MetricsCollector>(); // listening from now on, before the runtime starts
         var lifetime = app.Lifetime;
         lifetime.ApplicationStarted.Register(() =>
             log.LogInformation("silo {Id}: cluster store {Cluster}, blob store {Blobs}, data root {DataRoot}, {Mode}{Auth}",
@@ -93,6 +95,7 @@ public static class SiloHost
         app.MapGet("/healthz", async (CancellationToken ct) =>
         {
             if (lifetime.ApplicationStopping.IsCancellationRequested) return Unhealthy("shutting down");
+            if (worker.Draining) return Unhealthy(worker.Ended ? "drained: runs no actors until restarted" : "draining");
             if (worker.Fault != null) return Unhealthy($"runtime loop failed: {worker.Fault}");
             if (worker.Runtime != null && worker.Ended) return Unhealthy("runtime loop has ended");
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -106,6 +109,17 @@ public static class SiloHost
             if (worker.Runtime != null && !live.Any(s => s.Id == settings.Id) && DateTime.UtcNow - worker.Started > 3 * lease)
                 return Unhealthy($"runtime loop has not heartbeated for {3 * lease.TotalSeconds:F0} s");
             return Results.Text("ok\n", "text/plain");
+        });
+
+        // liveness: the process serves HTTP (a store outage is for readiness to report, not a reason to restart)
+        app.MapGet("/healthz/live", () => Results.Text("ok\n", "text/plain"));
+
+        // Prometheus text exposition of every SaeCluster instrument, process and GC metrics included (no token, like /healthz)
+        app.MapGet("/metrics", (HttpContext http) =>
+        {
+            var text = new StringBuilder(32 * 1024);
+            metrics.WriteTo(text);
+            return Results.Text(text.ToString(), MetricsCollector.ContentType);
         });
 
         var api = app.MapGroup("/api");
@@ -153,6 +167,14 @@ public static class SiloHost
             var actors = await store.ListAsync(SweepKeys.Prefix(id), null, ct);
             if (!actors.Any(a => a.Key == SweepKeys.Coordinator(id))) return NoSweep(id);
             return Json(actors.Select(a => new ActorView(a.Key, a.Kind, a.Capability, SweepService.StateName(a.Status), a.Epoch, a.Owner, a.LeaseExpires, ActorState.Parse(a.State))));
+        });
+
+        // stop claiming, checkpoint and hand every lease back, keep serving: `saecluster-silo drain` (a pod's preStop) calls it
+        api.MapPost("/silo/drain", async (CancellationToken ct) =>
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            int handedBack = await worker.DrainAsync(ct);
+            return Json(new { drained = true, handedBack, seconds = Math.Round(sw.Elapsed.TotalSeconds, 2) });
         });
 
         api.MapGet("/silos", async (CancellationToken ct) => Json(await store.SilosAsync(3 * lease, ct)));

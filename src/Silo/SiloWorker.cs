@@ -11,6 +11,7 @@ public sealed class SiloWorker(SiloRuntime? runtime, ILogger<SiloWorker> log) : 
 {
     volatile string? _fault;
     volatile bool _ended;
+    readonly CancellationTokenSource _drain = new();
 
     /// <summary>The runtime, or null for an API-only silo.</summary>
     public SiloRuntime? Runtime => runtime;
@@ -20,8 +21,26 @@ public sealed class SiloWorker(SiloRuntime? runtime, ILogger<SiloWorker> log) : 
     /// <summary>Why the runtime loop stopped on its own (null while it runs, or for an API-only silo).</summary>
     public string? Fault => _fault;
 
-    /// <summary>True once the runtime loop has returned (after shutdown, or after a fault).</summary>
+    /// <summary>True once the runtime loop has returned (after shutdown, a drain, or a fault).</summary>
     public bool Ended => _ended;
+
+    /// <summary>True once <see cref="DrainAsync"/> was called: the silo claims nothing more.</summary>
+    public bool Draining => _drain.IsCancellationRequested;
+
+    /// <summary>
+    /// Stops the runtime as a shutdown would (activations checkpoint and hand their leases back) while the
+    /// process and its API stay up: the preStop hook of a pod, before SIGTERM. Returns the number of leases
+    /// the silo held when the drain began, once the runtime loop has ended.
+    /// </summary>
+    public async Task<int> DrainAsync(CancellationToken ct)
+    {
+        if (runtime == null) return 0;
+        int held = runtime.Activations.Count;
+        if (!_drain.IsCancellationRequested) log.LogInformation("draining: handing back {Count} lease(s) and claiming no more", held);
+        _drain.Cancel();
+        if (ExecuteTask != null) await ExecuteTask.WaitAsync(ct);
+        return held;
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -32,7 +51,8 @@ public sealed class SiloWorker(SiloRuntime? runtime, ILogger<SiloWorker> log) : 
         }
         try
         {
-            await runtime.RunAsync(stoppingToken);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, _drain.Token);
+            await runtime.RunAsync(stop.Token);
         }
         catch (Exception e)
         {

@@ -26,6 +26,14 @@ public static unsafe class Gemm
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
+        long start = GemmMetrics.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        SgemmCore(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        if (start != 0) GemmMetrics.Record("f32", m, n, k, start);
+    }
+
+    private static void SgemmCore(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
         CheckArguments(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
         if (m == 0 || n == 0) return;
         if (k == 0 || alpha == 0) { ScaleC(m, n, beta, c, ldc); return; }
@@ -48,6 +56,14 @@ public static unsafe class Gemm
 
     /// <summary>bf16 × bf16 → f32 (AMX through oneDNN where available).</summary>
     public static void GemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<ushort> a, int lda, ReadOnlySpan<ushort> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        long start = GemmMetrics.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        GemmBf16Core(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        if (start != 0) GemmMetrics.Record("bf16", m, n, k, start);
+    }
+
+    private static void GemmBf16Core(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<ushort> a, int lda, ReadOnlySpan<ushort> b, int ldb, float beta, Span<float> c, int ldc)
     {
         CheckArguments(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);

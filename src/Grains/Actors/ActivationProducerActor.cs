@@ -59,6 +59,8 @@ public sealed class ActivationProducerActor : IActor
                 var entry = await ProduceAsync(ctx, sweep, producer, sites, chunk, packer, shard, ct);
                 shards[shard.ToString()] = entry;
                 tokensHere += (long)entry["rows"]!;
+                SaeClusterMetrics.ProducedTokens.Add((long)entry["rows"]!, new KeyValuePair<string, object?>("sweep", sweep));
+                SaeClusterMetrics.ProducedShards.Add(1, new KeyValuePair<string, object?>("sweep", sweep));
                 state["tokens"] = tokensBefore + tokensHere;
                 state["tokens_per_s"] = Math.Round(tokensHere / Math.Max(1e-9, sw.Elapsed.TotalSeconds), 1);
                 await ctx.CommitAsync(state, ActorStatus.Running, ct);
@@ -88,6 +90,7 @@ public sealed class ActivationProducerActor : IActor
         for (int i = 0; i < sites.Pairs.Count; i++)
         {
             var (layer, site) = sites.Pairs[i];
+            long start = Stopwatch.GetTimestamp();
             string blob = SweepKeys.ShardBlob(sweep, layer, site, shard);
             string tmp = Path.Combine(ctx.WorkDirectory, $"shard-{shard}-{i}.safetensors");
             producer.ShardWriter(captured, i, shard, scales[i]).Write(tmp);
@@ -102,6 +105,7 @@ public sealed class ActivationProducerActor : IActor
             }
             File.Delete(tmp);
             hashes[SiteSelection.FolderName(layer, site)] = sha;
+            SaeClusterMetrics.ShardWrites.Record(Stopwatch.GetElapsedTime(start).TotalSeconds, new KeyValuePair<string, object?>("sweep", sweep));
         }
         return new JsonObject { ["rows"] = (long)captured.Tokens.Length, ["sha256"] = hashes };
     }

@@ -21,6 +21,14 @@ public sealed class SaeTrainerActor : IActor
     {
         string sweep = SweepKeys.SweepOf(ctx.Key);
         var (layer, site) = SweepKeys.SiteOf(ctx.Key);
+        // /metrics shows this trainer while it runs, and its final numbers a while after it ends (done or failed)
+        var telemetry = SaeClusterMetrics.Trainers.Add(new TrainerTelemetry(sweep, layer, site.Name()));
+        try { await TrainAsync(ctx, sweep, layer, site, telemetry, ct); }
+        finally { SaeClusterMetrics.Trainers.Remove(telemetry, telemetry.Phase is "done" or "failed" ? SaeClusterMetrics.Linger : TimeSpan.Zero); }
+    }
+
+    async Task TrainAsync(ActorContext ctx, string sweep, int layer, Models.HookSite site, TrainerTelemetry telemetry, CancellationToken ct)
+    {
         var spec = await SweepSpecCache.LoadAsync(ctx.Store, sweep, ct);
         var state = ctx.StateObject();
         var config = spec.Training;
@@ -30,6 +38,7 @@ public sealed class SaeTrainerActor : IActor
         var source = new StreamingShardSource(d, ctx.Blobs, c => CatalogAsync(ctx.Store, sweep, layer, site, c), config.Seed, spec.ShuffleShards,
             Path.Combine(ctx.WorkDirectory, "shards"), ct, waiting: message =>
             {
+                telemetry.Phase = "waiting";
                 state["phase"] = "waiting";
                 state["message"] = message;
                 ctx.CommitAsync(state, ActorStatus.Running, ct).GetAwaiter().GetResult();
@@ -48,6 +57,10 @@ public sealed class SaeTrainerActor : IActor
         }
         else trainer.Initialize();
         var curves = new TrainingLog(logDir, trainer.Learners.Select(l => l.Config.Name), checkpoint != null ? trainer.Step : null);
+        telemetry.Saes = [.. trainer.Learners.Select(l => new SaeTelemetry(l.Config.Name))];
+        telemetry.Step = trainer.Step;
+        telemetry.Tokens = trainer.TokensTrained;
+        telemetry.Phase = "training";
 
         state["phase"] = "training";
         state.Remove("message");
@@ -58,6 +71,8 @@ public sealed class SaeTrainerActor : IActor
             trainer.Run(ct, p =>
             {
                 curves.Append(p);
+                telemetry.Phase = "training";
+                Report(telemetry, p);
                 if ((string?)state["phase"] != "training")
                 {
                     // training again after waiting for shards: the row must not keep saying "waiting"
@@ -86,16 +101,21 @@ public sealed class SaeTrainerActor : IActor
                 await SaveCheckpointAsync(ctx, trainer, curves, state, layer, site, CancellationToken.None);
             throw;
         }
-        catch (TrainingDivergedException e) { throw new ActorFailedException(e.Message, e); }
+        catch (TrainingDivergedException e)
+        {
+            telemetry.Phase = "failed";
+            foreach (var s in telemetry.Saes) if (s.Name == e.Sae) s.Loss = e.Loss; // the NaN-loss alert sees it
+            throw new ActorFailedException(e.Message, e);
+        }
 
         // the final weights are checkpointed first, so evaluation and writing can be redone after a crash
         if (trainer.Step > ((long?)state["checkpoint_step"] ?? 0))
             await SaveCheckpointAsync(ctx, trainer, curves, state, layer, site, ct);
-        state["phase"] = "evaluating";
+        state["phase"] = telemetry.Phase = "evaluating";
         await ctx.CommitAsync(state, ActorStatus.Running, ct);
         var evals = trainer.Evaluate(ct);
 
-        state["phase"] = "writing";
+        state["phase"] = telemetry.Phase = "writing";
         await ctx.CommitAsync(state, ActorStatus.Running, ct);
         double tokensPerSecond = trainer.TokensTrained / Math.Max(1e-9, trainer.TrainSeconds);
         var results = new JsonArray();
@@ -116,9 +136,27 @@ public sealed class SaeTrainerActor : IActor
         state["phase"] = "done";
         state["tokens_per_s"] = Math.Round(tokensPerSecond, 1);
         await ctx.CommitAsync(state, ActorStatus.Done, ct);
+        telemetry.Phase = "done";
         await ctx.Blobs.DeletePrefixAsync(SweepKeys.CheckpointPrefix(sweep, layer, site), ct);
         if (!spec.KeepShards) await ctx.Blobs.DeletePrefixAsync(SweepKeys.ShardPrefix(sweep, layer, site), ct);
         ctx.Log($"done: {trainer.Learners.Count} SAE(s), {trainer.TokensTrained:N0} tokens at {tokensPerSecond:N0} tok/s");
+    }
+
+    // The latest step's numbers into /metrics (a scrape reads them from another thread; each field is written whole).
+    static void Report(TrainerTelemetry t, TrainingProgress p)
+    {
+        Volatile.Write(ref t.Step, p.Step);
+        Volatile.Write(ref t.Tokens, p.Tokens);
+        for (int i = 0; i < p.Saes.Count && i < t.Saes.Length; i++)
+        {
+            var m = p.Saes[i].Metrics;
+            var s = t.Saes[i];
+            s.L0 = m.L0;
+            s.Fvu = m.Fvu;
+            s.DeadFraction = m.DeadFraction;
+            s.Loss = m.Loss;
+            s.LearningRate = m.LearningRate;
+        }
     }
 
     /// <summary>The committed shards of one site, from the producers' rows.</summary>

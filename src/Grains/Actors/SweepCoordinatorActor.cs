@@ -15,6 +15,14 @@ public sealed class SweepCoordinatorActor(TimeSpan? poll = null) : IActor
     public async Task RunAsync(ActorContext ctx, CancellationToken ct)
     {
         string sweep = SweepKeys.SweepOf(ctx.Key);
+        // /metrics shows the sweep's state and progress from the silo running its coordinator (and its end state a while after)
+        var telemetry = SaeClusterMetrics.Sweeps.Add(new SweepTelemetry(sweep));
+        try { await CoordinateAsync(ctx, sweep, telemetry, ct); }
+        finally { SaeClusterMetrics.Sweeps.Remove(telemetry, telemetry.State is "done" or "failed" ? SaeClusterMetrics.Linger : TimeSpan.Zero); }
+    }
+
+    async Task CoordinateAsync(ActorContext ctx, string sweep, SweepTelemetry telemetry, CancellationToken ct)
+    {
         var state = ctx.StateObject();
         if ((bool?)state["expanded"] != true)
         {
@@ -41,6 +49,7 @@ public sealed class SweepCoordinatorActor(TimeSpan? poll = null) : IActor
         {
             ct.ThrowIfCancellationRequested();
             var actors = await ctx.Store.ListAsync(SweepKeys.Prefix(sweep), null, ct);
+            Report(telemetry, actors, ctx.Key);
             var failed = actors.FirstOrDefault(a => a.Status == ActorStatus.Failed && a.Key != ctx.Key);
             if (failed != null)
             {
@@ -49,6 +58,7 @@ public sealed class SweepCoordinatorActor(TimeSpan? poll = null) : IActor
                 state["error"] = error;
                 state["finished"] = DateTimeOffset.UtcNow.ToString("O");
                 await ctx.CommitAsync(state, ActorStatus.Failed, ct);
+                telemetry.State = "failed";
                 // fence everything still running; the coordinator itself is already terminal
                 await ctx.Store.EndAllAsync(SweepKeys.ProducerPrefix(sweep), ActorStatus.Cancelled, ct);
                 await ctx.Store.EndAllAsync(SweepKeys.TrainerPrefix(sweep), ActorStatus.Cancelled, ct);
@@ -64,11 +74,28 @@ public sealed class SweepCoordinatorActor(TimeSpan? poll = null) : IActor
                 state["phase"] = "done";
                 state["finished"] = DateTimeOffset.UtcNow.ToString("O");
                 await ctx.CommitAsync(state, ActorStatus.Done, ct);
+                telemetry.Progress = 1;
+                telemetry.State = "done";
                 ctx.Log($"done: {trainers.Length} trainer(s) finished");
                 return;
             }
             await Task.Delay(_poll, ct);
         }
+    }
+
+    // Progress is tokens trained over tokens to train, summed over the trainers; actors are counted by kind and state.
+    static void Report(SweepTelemetry t, IReadOnlyList<ActorRecord> actors, string self)
+    {
+        long trained = 0, total = 0;
+        foreach (var a in actors.Where(a => a.Kind == ActorKinds.Trainer))
+        {
+            var s = ActorState.Parse(a.State);
+            long tt = (long?)s["total_tokens"] ?? 0;
+            total += tt;
+            trained += a.Status == ActorStatus.Done ? tt : Math.Min(tt, (long?)s["tokens"] ?? 0);
+        }
+        t.Progress = total > 0 ? (double)trained / total : 0;
+        t.Actors = actors.Where(a => a.Key != self).GroupBy(a => (a.Kind, a.Status.ToString().ToLowerInvariant())).ToDictionary(g => g.Key, g => g.Count());
     }
 
     // The shard count is an estimate; once a producer finds the corpus' end, the producers after it have nothing to do.

@@ -183,6 +183,7 @@ public sealed class StreamingShardSource : IActivationSource
                     if (file.Get(ShardDataset.ActsTensor).Shape[0] != entry.Rows) throw new DataException(entry.Blob, $"has {file.Get(ShardDataset.ActsTensor).Shape[0]} rows, its producer committed {entry.Rows}");
                     try { ShardDataset.ScanFinite([file], null); }
                     catch (DataException e) { throw new DataException(entry.Blob, e.Message[(file.Path.Length + 2)..]); }
+                    if (local != null) SaeClusterMetrics.BlobRead.Add(new FileInfo(path).Length); // read in place (a download counts itself)
                     return file;
                 }
                 catch { file.Dispose(); throw; }

@@ -50,7 +50,7 @@ public sealed class ActorContext(ActorLease lease, string siloId, IClusterStore 
 
     async Task CommitNowAsync(string state, ActorStatus status, CancellationToken ct)
     {
-        if (!await store.CommitAsync(Key, Epoch, state, status, ct)) throw new LeaseLostException(Key, Epoch);
+        if (!await SiloRuntime.Timed("commit", () => store.CommitAsync(Key, Epoch, state, status, ct))) throw new LeaseLostException(Key, Epoch);
         State = state;
         Status = status;
     }

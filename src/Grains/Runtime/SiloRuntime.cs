@@ -16,6 +16,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
     readonly ConcurrentDictionary<string, Activation> _active = new();
     readonly Action<string> _log = log ?? (_ => { });
     readonly SemaphoreSlim _wake = new(0);
+    readonly IBlobStore _blobs = blobs as MeteredBlobStore ?? new MeteredBlobStore(blobs);
 
     public SiloOptions Options => options;
 
@@ -33,17 +34,25 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
     {
         Directory.CreateDirectory(options.WorkDirectory);
         var caps = options.Slots.Where(kv => kv.Value > 0).Select(kv => kv.Key).ToArray();
+        _log($"silo {options.Id} up: slots {SiloOptions.Describe(options.Slots)}, lease {options.Lease.TotalSeconds:G3} s");
+        SaeClusterMetrics.Silos.Add(this);
+        foreach (var kind in options.Slots.Keys) SaeClusterMetrics.LeasesLost.Add(0, Tag("silo", options.Id), Tag("kind", kind)); // a series from the start, not from the first loss
+        try { await LoopAsync(caps, stop); }
+        finally { SaeClusterMetrics.Silos.Remove(this, TimeSpan.Zero); }
+    }
+
+    async Task LoopAsync(string[] caps, CancellationToken stop)
+    {
         var heartbeatEvery = options.Lease / 3;
         var lastHeartbeat = DateTime.MinValue;
         TimeSpan backoff = options.PollInterval;
-        _log($"silo {options.Id} up: slots {SiloOptions.Describe(options.Slots)}, lease {options.Lease.TotalSeconds:G3} s");
         while (!stop.IsCancellationRequested)
         {
             try
             {
                 if (DateTime.UtcNow - lastHeartbeat >= heartbeatEvery)
                 {
-                    await store.HeartbeatAsync(options.Id, caps, stop);
+                    await Timed("heartbeat", () => store.HeartbeatAsync(options.Id, caps, stop));
                     lastHeartbeat = DateTime.UtcNow;
                 }
                 await RenewDueAsync(stop);
@@ -55,6 +64,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
             catch (Exception e) when (IsTransient(e))
             {
                 _log($"silo {options.Id}: cluster store unavailable ({e.GetType().Name}: {e.Message}); retrying in {backoff.TotalSeconds:G3} s");
+                SaeClusterMetrics.Errors.Add(1, Tag("where", "runtime"), Tag("error", ErrorKinds.Of(e)));
                 ExpireUnrenewable();
                 await Delay(backoff, stop);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
@@ -78,7 +88,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
         {
             int free = slots - _active.Values.Count(a => a.Lease.Kind == kind);
             if (free <= 0) continue;
-            foreach (var lease in await store.ClaimAsync(options.Id, [kind], options.Lease, free, stop))
+            foreach (var lease in await Timed("claim", () => store.ClaimAsync(options.Id, [kind], options.Lease, free, stop)))
             {
                 Start(lease);
                 any = true;
@@ -91,7 +101,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
     {
         string work = Path.Combine(options.WorkDirectory, $"{Sanitize(lease.Key)}-e{lease.Epoch}");
         var a = new Activation(lease, DateTime.UtcNow + options.Lease);
-        var ctx = new ActorContext(lease, options.Id, store, blobs, work, _log);
+        var ctx = new ActorContext(lease, options.Id, store, _blobs, work, _log);
         a.Context = ctx;
         _active[lease.Key] = a;
         Interlocked.Increment(ref _started);
@@ -114,11 +124,13 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
         catch (Exception e) when (IsTransient(e) && !a.Cts.IsCancellationRequested)
         {
             _log($"{ctx.Key}: {e.GetType().Name}: {e.Message}; handing the lease back to be retried");
+            SaeClusterMetrics.Errors.Add(1, Tag("where", a.Lease.Kind), Tag("error", ErrorKinds.Of(e)));
             a.Release = true;
         }
         catch (Exception e) when (!a.Cts.IsCancellationRequested || e is ActorFailedException)
         {
             _log($"{ctx.Key}: failed: {e.Message}");
+            SaeClusterMetrics.Errors.Add(1, Tag("where", a.Lease.Kind), Tag("error", ErrorKinds.Of(e)));
             await FailAsync(ctx, e.Message);
         }
         catch (Exception e)
@@ -127,7 +139,17 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
         }
         finally
         {
-            if (a.Lost) Interlocked.Increment(ref _leasesLost);
+            if (a.Lost)
+            {
+                Interlocked.Increment(ref _leasesLost);
+                SaeClusterMetrics.LeasesLost.Add(1, Tag("silo", options.Id), Tag("kind", a.Lease.Kind));
+            }
+            string outcome = a.Lost ? "lost" : a.Release ? "retry" : ctx.Status switch
+            {
+                ActorStatus.Done => "done", ActorStatus.Failed => "failed", ActorStatus.Cancelled => "cancelled",
+                _ => a.ShuttingDown ? "shutdown" : "failed",
+            };
+            SaeClusterMetrics.Activations.Add(1, Tag("silo", options.Id), Tag("kind", a.Lease.Kind), Tag("outcome", outcome));
             if (a.Release) await Task.Delay(RetryPause);
             if (a.Release || (a.ShuttingDown && !a.Lost))
                 try { await store.ReleaseAsync(ctx.Key, ctx.Epoch); } catch (Exception e) when (IsTransient(e)) { }
@@ -156,7 +178,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
         {
             if (a.Cts.IsCancellationRequested || DateTime.UtcNow - a.LastRenew < renewEvery) continue;
             bool ok;
-            try { ok = await store.RenewAsync(a.Lease.Key, a.Lease.Epoch, options.Id, options.Lease, stop); }
+            try { ok = await Timed("renew", () => store.RenewAsync(a.Lease.Key, a.Lease.Epoch, options.Id, options.Lease, stop)); }
             catch (Exception e) when (IsTransient(e)) { ExpireUnrenewable(); throw; }
             if (ok) { a.LastRenew = DateTime.UtcNow; a.Expires = a.LastRenew + options.Lease; }
             else Stop(a, $"lease lost (epoch {a.Lease.Epoch} superseded or the actor was ended); stopping it");
@@ -196,6 +218,18 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
         }
         _log($"silo {options.Id} stopped");
     }
+
+    static KeyValuePair<string, object?> Tag(string key, string value) => new(key, value);
+
+    /// <summary>Times one cluster-store round trip of the runtime into /metrics (saecluster_lease_operation_duration_seconds).</summary>
+    internal static async Task<T> Timed<T>(string operation, Func<Task<T>> call)
+    {
+        long start = Stopwatch.GetTimestamp();
+        try { return await call(); }
+        finally { SaeClusterMetrics.LeaseOperations.Record(Stopwatch.GetElapsedTime(start).TotalSeconds, Tag("op", operation)); }
+    }
+
+    static Task Timed(string operation, Func<Task> call) => Timed(operation, async () => { await call(); return true; });
 
     /// <summary>Failures worth retrying: the stores or the network, not the input.</summary>
     public static bool IsTransient(Exception e) => e switch

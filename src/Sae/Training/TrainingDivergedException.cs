@@ -5,4 +5,5 @@ public sealed class TrainingDivergedException(string sae, long step, double loss
     : Exception($"SAE '{sae}' diverged at step {step} (loss = {loss}); lower its lr or check the data")
 {
     public string Sae { get; } = sae;
+    public double Loss { get; } = loss;
 }

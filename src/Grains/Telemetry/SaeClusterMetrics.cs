@@ -1,0 +1,116 @@
+using System.Diagnostics.Metrics;
+using System.Reflection;
+
+namespace SaeCluster.Grains;
+
+/// <summary>
+/// The instruments SaeCluster records into (meter <c>SaeCluster</c>; GEMM throughput is meter
+/// <c>SaeCluster.Compute</c>). Labels are bounded: silo, actor kind, sweep, layer, site, SAE name, and small
+/// enumerations (outcome, error kind, operation, phase, state) — never tokens or free text.
+/// Live values (trainers, sweeps, silos) are registered in the registries below and read at scrape time.
+/// </summary>
+public static class SaeClusterMetrics
+{
+    public const string MeterName = "SaeCluster";
+
+    /// <summary>How long a finished trainer's or sweep's final values stay in /metrics.</summary>
+    public static TimeSpan Linger { get; set; } = TimeSpan.FromMinutes(10);
+
+    static readonly string Version = typeof(SaeClusterMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
+    static readonly Meter Meter = new(MeterName, Version);
+
+    public static readonly LiveRegistry<SiloRuntime> Silos = new();
+    public static readonly LiveRegistry<TrainerTelemetry> Trainers = new();
+    public static readonly LiveRegistry<SweepTelemetry> Sweeps = new();
+
+    static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    static readonly double[] ShardBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+    // silo
+    public static readonly Counter<long> LeasesLost = Meter.CreateCounter<long>("saecluster.silo.leases.lost", "{lease}",
+        "Leases this silo lost: re-claimed by another silo, ended by a cancel, or run out while the store was unreachable");
+    public static readonly Counter<long> Activations = Meter.CreateCounter<long>("saecluster.silo.activations", "{activation}",
+        "Activations ended on this silo, by actor kind and outcome (done, failed, lost, retry, shutdown)");
+    public static readonly Counter<long> Errors = Meter.CreateCounter<long>("saecluster.errors", "{error}",
+        "Errors by where (actor kind, or runtime) and kind (store, blob, network, io, input, diverged, other)");
+    public static readonly Histogram<double> LeaseOperations = Meter.CreateHistogram("saecluster.lease.operation.duration", "s",
+        "Cluster-store round trips of the actor runtime, by operation (heartbeat, claim, renew, commit)", null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+
+    // blob storage
+    public static readonly Counter<long> BlobRead = Meter.CreateCounter<long>("saecluster.blob.read", "By", "Bytes read from blob storage (shards a local folder store serves in place count once per open)");
+    public static readonly Counter<long> BlobWritten = Meter.CreateCounter<long>("saecluster.blob.written", "By", "Bytes written to blob storage");
+    public static readonly Histogram<double> BlobOperations = Meter.CreateHistogram("saecluster.blob.operation.duration", "s",
+        "Blob storage calls by operation (put, create, read, download, list, delete) and outcome (ok, error)", null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
+
+    // producers
+    public static readonly Counter<long> ProducedTokens = Meter.CreateCounter<long>("saecluster.producer.tokens", "{token}",
+        "Tokens whose activations producers wrote (once per token, whatever the number of sites)");
+    public static readonly Counter<long> ProducedShards = Meter.CreateCounter<long>("saecluster.producer.shards", "{shard}", "Shards producers committed");
+    public static readonly Histogram<double> ShardWrites = Meter.CreateHistogram("saecluster.producer.shard.write.duration", "s",
+        "Time to write one shard of one site: serialise, hash and upload", null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = ShardBuckets });
+
+    static SaeClusterMetrics()
+    {
+        ProcessMetrics();
+        Meter.CreateObservableGauge("saecluster.silo.info", () => Silos.Items.Select(s => new Measurement<int>(1,
+            new("silo", s.Options.Id), new("version", Version), new("gemm_backend", Compute.Gemm.Backend))), "{silo}", "Silos of this process (always 1), with version and GEMM backend");
+        Meter.CreateObservableGauge("saecluster.silo.slots", () => Silos.Items.SelectMany(s => s.Options.Slots.Select(kv =>
+            new Measurement<int>(kv.Value, new("silo", s.Options.Id), new("kind", kv.Key)))), "{slot}", "Actor slots per kind");
+        Meter.CreateObservableGauge("saecluster.silo.slots.used", () => Silos.Items.SelectMany(s =>
+        {
+            var running = s.Activations;
+            return s.Options.Slots.Keys.Select(kind => new Measurement<int>(running.Count(a => a.Kind == kind), new("silo", s.Options.Id), new("kind", kind)));
+        }), "{slot}", "Actor slots in use per kind");
+        Meter.CreateObservableGauge("saecluster.silo.leases.held", () => Silos.Items.Select(s =>
+            new Measurement<int>(s.Activations.Count, new KeyValuePair<string, object?>("silo", s.Options.Id))), "{lease}", "Leases this silo holds");
+
+        Meter.CreateObservableGauge("saecluster.trainer.step", () => Trainers.Items.Select(t => new Measurement<long>(Volatile.Read(ref t.Step), TrainerTags(t))),
+            "{step}", "Training step each trainer is at");
+        Meter.CreateObservableCounter("saecluster.trainer.tokens", () => Trainers.Items.Select(t => new Measurement<long>(Volatile.Read(ref t.Tokens), TrainerTags(t))),
+            "{token}", "Tokens each trainer has trained on (every SAE of the site sees each)");
+        Meter.CreateObservableGauge("saecluster.trainer.phase", () => Trainers.Items.Select(t => new Measurement<int>(1, [.. TrainerTags(t), new("phase", t.Phase)])),
+            "", "Each trainer's phase (starting, waiting, training, evaluating, writing, done) as a 1-valued series");
+
+        Meter.CreateObservableCounter("saecluster.sae.tokens", () => Trainers.Items.SelectMany(t => t.Saes.Select(s =>
+            new Measurement<long>(Volatile.Read(ref t.Tokens), SaeTags(t, s)))), "{token}", "Tokens each SAE has trained on");
+        Meter.CreateObservableGauge("saecluster.sae.l0", () => Sae(s => s.L0), "{latent}", "Active latents per token at the latest step");
+        Meter.CreateObservableGauge("saecluster.sae.fvu", () => Sae(s => s.Fvu), "1", "Fraction of variance unexplained at the latest step");
+        Meter.CreateObservableGauge("saecluster.sae.dead_latents", () => Sae(s => s.DeadFraction), "1", "Fraction of latents that have not fired within the dead-latent window");
+        Meter.CreateObservableGauge("saecluster.sae.loss", () => Sae(s => s.Loss), "", "Training loss at the latest step (NaN when training diverged)");
+        Meter.CreateObservableGauge("saecluster.sae.learning_rate", () => Sae(s => s.LearningRate), "", "Learning rate at the latest step");
+
+        Meter.CreateObservableGauge("saecluster.sweep.progress", () => Sweeps.Items.Select(s => new Measurement<double>(s.Progress, new KeyValuePair<string, object?>("sweep", s.Sweep))),
+            "1", "Tokens trained over tokens to train, across a sweep's trainers (reported by the silo running its coordinator)");
+        Meter.CreateObservableGauge("saecluster.sweep.state", () => Sweeps.Items.Select(s => new Measurement<int>(1, new("sweep", s.Sweep), new("state", s.State))),
+            "", "Each sweep's state (running, done, failed) as a 1-valued series");
+        Meter.CreateObservableGauge("saecluster.sweep.actors", () => Sweeps.Items.SelectMany(s => s.Actors.Select(kv =>
+            new Measurement<int>(kv.Value, new("sweep", s.Sweep), new("kind", kv.Key.Kind), new("state", kv.Key.State)))), "{actor}", "A sweep's actors by kind and state");
+    }
+
+    // The process metrics every Prometheus client library exports, under their usual names, and the GC's.
+    static void ProcessMetrics()
+    {
+        var start = new DateTimeOffset(System.Diagnostics.Process.GetCurrentProcess().StartTime.ToUniversalTime()).ToUnixTimeMilliseconds() / 1000.0;
+        Meter.CreateObservableCounter("process.cpu", () => Environment.CpuUsage.TotalTime.TotalSeconds, "s", "User and system CPU time of this process");
+        Meter.CreateObservableGauge("process.resident_memory", () => Environment.WorkingSet, "By", "Resident memory of this process");
+        Meter.CreateObservableGauge("process.start_time", () => start, "s", "When this process started, in seconds since the Unix epoch");
+        Meter.CreateObservableGauge("dotnet.gc.heap", () => GC.GetTotalMemory(false), "By", "Bytes allocated on the managed heap and not yet collected");
+        Meter.CreateObservableCounter("dotnet.gc.collections", () => Enumerable.Range(0, GC.MaxGeneration + 1).Select(g =>
+            new Measurement<long>(GC.CollectionCount(g), new KeyValuePair<string, object?>("generation", $"gen{g}"))), "{collection}", "Garbage collections by generation");
+        Meter.CreateObservableCounter("dotnet.gc.allocated", () => GC.GetTotalAllocatedBytes(), "By", "Bytes allocated on the managed heap since the process started");
+        Meter.CreateObservableGauge("dotnet.threadpool.threads", () => ThreadPool.ThreadCount, "{thread}", "Thread-pool threads");
+    }
+
+    /// <summary>A collector of these instruments (and GEMM's), for a host's /metrics.</summary>
+    public static MetricsCollector CreateCollector() => new(MeterName);
+
+    static KeyValuePair<string, object?>[] TrainerTags(TrainerTelemetry t) => [new("sweep", t.Sweep), new("layer", t.Layer), new("site", t.Site)];
+
+    static KeyValuePair<string, object?>[] SaeTags(TrainerTelemetry t, SaeTelemetry s) => [.. TrainerTags(t), new("sae", s.Name)];
+
+    static IEnumerable<Measurement<double>> Sae(Func<SaeTelemetry, double> value) =>
+        Trainers.Items.SelectMany(t => t.Saes.Select(s => new Measurement<double>(value(s), SaeTags(t, s))));
+}
