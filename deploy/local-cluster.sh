@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A distributed SaeCluster on one machine: a throwaway PostgreSQL (cluster store), Azurite (Azure Blob
 # Storage emulator, blob store) and two silo processes sharing the work — silo-1 serves the API on
-# :5080 and runs every kind of actor, silo-2 (:5081) runs trainers only.
+# :5080 and runs every kind of actor, silo-2 (:5081) runs trainers only — and Prometheus (:9090)
+# scraping both with deploy/prometheus/prometheus.yml and its alert rules.
 #   bash deploy/local-cluster.sh start     # then: saectl submit examples/quickstart.yaml --cluster http://127.0.0.1:5080 --watch
 #   bash deploy/local-cluster.sh status
 #   bash deploy/local-cluster.sh stop      # silos hand their leases back, servers stop, state is deleted
@@ -54,8 +55,19 @@ start() {
   for s in 1 2; do
     wait_http "http://127.0.0.1:508$((s - 1))/healthz" 120 || { echo "silo-$s did not come up; see $dir/silo-$s.log" >&2; tail -5 "$dir/silo-$s.log" >&2; exit 1; }
   done
+
+  prom="not started (install Debian's prometheus)"
+  if command -v prometheus >/dev/null; then
+    mkdir -p "$dir/prometheus"
+    nohup prometheus --config.file="$root/deploy/prometheus/prometheus.yml" --storage.tsdb.path="$dir/prometheus" \
+      --web.listen-address=127.0.0.1:9090 >"$dir/prometheus.log" 2>&1 &
+    echo $! >"$dir/prometheus.pid"
+    wait_http http://127.0.0.1:9090/-/ready 40 && prom="http://127.0.0.1:9090 (alerts: /alerts; try saecluster_sae_fvu_ratio)" || prom="did not start; see $dir/prometheus.log"
+  fi
   cat <<MSG
 local cluster up: PostgreSQL + Azurite (blob port $blob_port) + silo-1 (:5080, API) + silo-2 (:5081)
+  prometheus: $prom
+  metrics: curl -s http://127.0.0.1:5080/metrics
   export SAECLUSTER_URL=http://127.0.0.1:5080 SAECLUSTER_TOKEN=$token
   saectl submit examples/quickstart.yaml --watch      # paths in the sweep resolve against examples/ (the silos' --data-root)
   curl -s -H "Authorization: Bearer $token" http://127.0.0.1:5080/api/silos
@@ -65,7 +77,7 @@ MSG
 }
 
 status() {
-  for p in silo-1 silo-2 azurite; do printf '%-8s %s\n' "$p" "$(alive $p && echo running || echo stopped)"; done
+  for p in silo-1 silo-2 azurite prometheus; do printf '%-8s %s\n' "$p" "$(alive $p && echo running || echo stopped)"; done
   [ -f "$dir/token" ] && curl -fsS -H "Authorization: Bearer $(cat "$dir/token")" http://127.0.0.1:5080/api/silos && echo || true
 }
 
@@ -73,6 +85,7 @@ stop() {
   for p in silo-1 silo-2; do alive $p && kill -TERM "$(cat "$dir/$p.pid")"; done
   for p in silo-1 silo-2; do for _ in $(seq 1 120); do alive $p || break; sleep 0.5; done; done
   alive azurite && kill "$(cat "$dir/azurite.pid")"
+  alive prometheus && kill "$(cat "$dir/prometheus.pid")"
   bash scripts/pg-throwaway.sh stop "$dir/postgres"
   rm -rf "$dir"
   echo "local cluster stopped" >&2
