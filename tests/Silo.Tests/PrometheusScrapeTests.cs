@@ -95,5 +95,29 @@ public sealed class PrometheusScrapeTests
         Assert.True(empty.All(e => e.StartsWith("Errors by kind", StringComparison.Ordinal)), "dashboard queries without data:\n" + string.Join("\n", empty));
     }
 
+    [Fact]
+    public async Task Saectl_run_serves_metrics_that_Prometheus_scrapes()
+    {
+        using var dir = new TempDir();
+        int port = FreePort();
+        await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{port}"], job: "saectl-run");
+        await prometheus.WaitForAsync("up{job=\"saectl-run\"}", r => r.Count == 1, TimeSpan.FromSeconds(30)); // scraped (and down) before the run starts
+        File.WriteAllText(dir["sweep.yaml"], Sweeps.Tiny("embedded", tokens: 65_536).Replace("models/tiny-gemma2-code", Path.Combine(SiloProcess.RepositoryRoot, "models", "tiny-gemma2-code")));
+
+        var run = Task.Run(() => Saectl.Run("run", dir["sweep.yaml"], "--dir", dir["runs"], "--metrics", $"127.0.0.1:{port}", "--quiet"));
+        var seen = await prometheus.WaitForAsync("saecluster_trainer_phase{job=\"saectl-run\",sweep=\"embedded\"}", r => r.Count >= 1 || run.IsCompleted, TimeSpan.FromSeconds(90));
+        var result = await run;
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.NotEmpty(seen);
+        Assert.Equal(["0", "1"], seen.Select(s => s.Labels["layer"]).Distinct().Order());
+    }
+
+    static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+
     static double Scalar(IReadOnlyList<PrometheusServer.Sample> r) => Assert.Single(r).Value;
 }

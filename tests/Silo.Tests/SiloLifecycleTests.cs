@@ -52,6 +52,48 @@ public class SiloLifecycleTests
     }
 
     [Fact]
+    public async Task DrainHandsTheLeasesBackAndKeepsServing()
+    {
+        using var dir = new TempDir();
+        string db = dir["cluster.db"];
+        await using var silo = await SiloProcess.StartAsync(dir.Path, "drain-token", "--cluster", db, "--blobs", dir["blobs"], "--id", "drain-silo", "--work-dir", dir["work"],
+            "--data-root", SiloProcess.RepositoryRoot, "--lease-seconds", "30", "--slots", "coordinator=1,producer=1,trainer=1");
+        using var http = silo.Http();
+        var r = await http.PostAsync("/api/sweeps", new StringContent(Sweeps.Tiny("drained", tokens: 4_000_000, layers: "[0]"), Encoding.UTF8, "text/yaml"));
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!(await http.GetFromJsonAsync<SweepStatus>("/api/sweeps/drained", SweepJson.Options))!.Trainers.Any(t => t.Tokens > 0))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the trainer never started\n" + silo.Log);
+            await Task.Delay(200);
+        }
+
+        // what a pod's preStop hook runs: the same settings as the silo, from the environment
+        var env = new Dictionary<string, string> { ["SAECLUSTER_URLS"] = silo.Url, ["SAECLUSTER_TOKEN"] = "drain-token" };
+        var (code, output) = SiloProcess.RunToExitWithEnv(dir.Path, TimeSpan.FromSeconds(60), env, "drain");
+        Assert.True(code == 0, output + "\n" + silo.Log);
+        Assert.Matches(@"^drained http://127\.0\.0\.1:\d+/: 3 lease\(s\) handed back in \d+\.\d s$", output.Trim());
+
+        // still serving: alive, not ready, running nothing; every lease back in the store, a checkpoint written
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz/live")).StatusCode);
+        var ready = await http.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.Contains("drained", await ready.Content.ReadAsStringAsync());
+        Assert.Empty((await http.GetFromJsonAsync<JsonObject>("/api/silo"))!["activations"]!.AsArray());
+        await using (var store = new SqliteClusterStore(db))
+            Assert.All(await store.ListAsync("sweep/drained/"), a => Assert.True(a.Owner == null, $"{a.Key} is still leased to {a.Owner}"));
+        Assert.True(Directory.EnumerateFiles(Path.Combine(dir["blobs"], "drained", "checkpoints"), "*", SearchOption.AllDirectories).Any(), "no checkpoint was written");
+
+        // a wrong token is refused, and SIGTERM afterwards exits at once and cleanly
+        env["SAECLUSTER_TOKEN"] = "wrong";
+        (code, output) = SiloProcess.RunToExitWithEnv(dir.Path, TimeSpan.FromSeconds(30), env, "drain");
+        Assert.Equal(1, code);
+        Assert.Contains("401", output);
+        Assert.True(await silo.TerminateAsync(TimeSpan.FromSeconds(10)), "no exit within 10 s of SIGTERM after a drain\n" + silo.Log);
+        Assert.Equal(0, silo.ExitCode);
+    }
+
+    [Fact]
     public async Task AnApiOnlySiloServesWithoutRunningActors()
     {
         using var dir = new TempDir();

@@ -66,9 +66,15 @@ public sealed partial class SiloProcess : IAsyncDisposable
     }
 
     /// <summary>Runs the silo to its exit (for start-up errors): exit code and all output.</summary>
-    public static (int ExitCode, string Output) RunToExit(string workingDirectory, TimeSpan timeout, params string[] args)
+    public static (int ExitCode, string Output) RunToExit(string workingDirectory, TimeSpan timeout, params string[] args) =>
+        RunToExitWithEnv(workingDirectory, timeout, new Dictionary<string, string>(), args);
+
+    /// <summary><see cref="RunToExit"/> with SAECLUSTER_* variables set (the subcommands read them as the silo does).</summary>
+    public static (int ExitCode, string Output) RunToExitWithEnv(string workingDirectory, TimeSpan timeout, IReadOnlyDictionary<string, string> env, params string[] args)
     {
-        using var p = Process.Start(Psi(workingDirectory, args))!;
+        var psi = Psi(workingDirectory, args);
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         var output = p.StandardOutput.ReadToEndAsync();
         if (!p.WaitForExit(timeout)) { p.Kill(true); throw new TimeoutException($"saecluster-silo {string.Join(' ', args)} did not exit within {timeout}"); }

@@ -23,10 +23,12 @@ public static class RunCommand
         var slots = new Option<string>("--slots") { Description = "actors run at once, per kind", DefaultValueFactory = _ => DefaultSlots };
         var overwrite = new Option<bool>("--overwrite") { Description = "delete an earlier sweep of the same name (its SAEs and shards too) and start over" };
         var quiet = new Option<bool>("--quiet") { Description = "no live view; only the results table" };
+        var metrics = new Option<string?>("--metrics") { Description = "serve Prometheus metrics at http://HOST:PORT/metrics while the sweep runs (e.g. 127.0.0.1:9464)" };
         var cmd = new Command("run", "Run a sweep on this machine (embedded cluster: SQLite + local folder), with a live view; resumable");
         cmd.Arguments.Add(file);
-        foreach (var o in new Option[] { dir, slots, overwrite, quiet }) cmd.Options.Add(o);
-        cmd.SetAction((pr, ct) => CliErrors.Run(() => RunAsync(pr.GetValue(file)!, pr.GetValue(dir)!, pr.GetValue(slots)!, pr.GetValue(overwrite), pr.GetValue(quiet), ct).GetAwaiter().GetResult()));
+        foreach (var o in new Option[] { dir, slots, overwrite, quiet, metrics }) cmd.Options.Add(o);
+        cmd.SetAction((pr, ct) => CliErrors.Run(() => RunAsync(pr.GetValue(file)!, pr.GetValue(dir)!, pr.GetValue(slots)!, pr.GetValue(overwrite), pr.GetValue(quiet),
+            pr.GetValue(metrics), ct).GetAwaiter().GetResult()));
         return cmd;
     }
 
@@ -37,9 +39,18 @@ public static class RunCommand
         return rel.StartsWith("..", StringComparison.Ordinal) ? path : rel;
     }
 
-    static async Task<int> RunAsync(string path, string dir, string slotSpec, bool overwrite, bool quiet, CancellationToken ct)
+    static async Task<int> RunAsync(string path, string dir, string slotSpec, bool overwrite, bool quiet, string? metricsAddress, CancellationToken ct)
     {
         var spec = SweepSpec.Load(path);
+        using var collector = metricsAddress != null ? SaeClusterMetrics.CreateCollector() : null;
+        MetricsServer? metrics = null;
+        if (metricsAddress != null)
+        {
+            try { metrics = new MetricsServer(metricsAddress, collector!); }
+            catch (ArgumentException e) { throw new ConfigException("--metrics", e.Message); }
+        }
+        await using var _ = metrics;
+        if (metrics != null && !quiet) Console.Error.WriteLine($"metrics: {metrics.Url}");
         Dictionary<string, int> slots;
         try { slots = SiloOptions.ParseSlots(slotSpec); }
         catch (ArgumentException e) { throw new ConfigException("--slots", e.Message.Replace("--slots: ", "")); }
