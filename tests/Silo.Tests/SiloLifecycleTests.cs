@@ -72,7 +72,7 @@ public class SiloLifecycleTests
         var env = new Dictionary<string, string> { ["SAECLUSTER_URLS"] = silo.Url, ["SAECLUSTER_TOKEN"] = "drain-token" };
         var (code, output) = SiloProcess.RunToExitWithEnv(dir.Path, TimeSpan.FromSeconds(60), env, "drain");
         Assert.True(code == 0, output + "\n" + silo.Log);
-        Assert.Matches(@"^drained http://127\.0\.0\.1:\d+/: 3 lease\(s\) handed back in \d+\.\d s$", output.Trim());
+        Assert.Matches(@"^drained http://127\.0\.0\.1:\d+/: [23] lease\(s\) handed back in \d+\.\d s$", output.Trim());
 
         // still serving: alive, not ready, running nothing; every lease back in the store, a checkpoint written
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz/live")).StatusCode);
