@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -373,14 +372,11 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
             }
         }
 
-        [DllImport("libc", SetLastError = true)]
-        static extern int kill(int pid, int sig);
-
         /// <summary>Sends a signal to a silo process: 9 (SIGKILL, and waits for it to be gone), 19 (SIGSTOP), 18 (SIGCONT).</summary>
         public void Kill(SiloProcess silo, int signal)
         {
             int pid = _silos.Single(s => s.Silo == silo).Pid;
-            Assert.True(kill(pid, signal) == 0, $"kill -{signal} {pid}: errno {Marshal.GetLastPInvokeError()}");
+            Assert.True(ProcessSignals.TrySend(pid, signal, out string error), error);
             if (signal != 9) return;
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
             while (!silo.HasExited && DateTime.UtcNow < deadline) Thread.Sleep(20);
@@ -447,8 +443,8 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
             foreach (var (_, silo, pid) in _silos)
             {
                 if (silo.HasExited) { await silo.DisposeAsync(); continue; }
-                kill(pid, 18); // a frozen silo cannot act on SIGTERM
-                kill(pid, 9);
+                ProcessSignals.TrySend(pid, ProcessSignals.SigCont, out _); // a frozen silo cannot act on SIGTERM
+                ProcessSignals.TrySend(pid, ProcessSignals.SigKill, out _);
                 for (int i = 0; i < 500 && !silo.HasExited; i++) await Task.Delay(20);
                 await silo.DisposeAsync();
             }

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
 namespace SaeCluster.Silo.Tests;
@@ -116,18 +115,8 @@ public sealed partial class SiloProcess : IAsyncDisposable
         return http;
     }
 
-    [DllImport("libc", SetLastError = true)]
-    static extern int kill(int pid, int sig);
-
     /// <summary>Sends SIGTERM (what Kubernetes and systemd send) and waits for the exit; false on timeout.</summary>
-    public async Task<bool> TerminateAsync(TimeSpan timeout)
-    {
-        if (_process.HasExited) return true;
-        Assert.Equal(0, kill(_process.Id, 15));
-        using var cts = new CancellationTokenSource(timeout);
-        try { await _process.WaitForExitAsync(cts.Token); return true; }
-        catch (OperationCanceledException) { return false; }
-    }
+    public Task<bool> TerminateAsync(TimeSpan timeout) => ProcessSignals.TerminateAsync(_process, timeout);
 
     public async ValueTask DisposeAsync()
     {
