@@ -45,6 +45,19 @@ public sealed class SweepRunTests
         Assert.Empty(await cluster.Blobs.ListAsync("full/shards/").ToListAsync());
         Assert.True(status.ProducersDone >= 1);
         Assert.Contains(cluster.Log, l => l.Contains("full/coordinator: done"));
+
+        // /metrics keeps the final numbers a while: the sweep done at progress 1, each SAE's last step
+        var sweep = Assert.Single(SaeClusterMetrics.Sweeps.Items, s => s.Sweep == "full");
+        Assert.Equal(("done", 1.0), (sweep.State, sweep.Progress));
+        Assert.Equal(2, sweep.Actors[("trainer", "done")]);
+        var trainers = SaeClusterMetrics.Trainers.Items.Where(t => t.Sweep == "full").OrderBy(t => t.Layer).ToArray();
+        Assert.Equal([0, 1], trainers.Select(t => t.Layer));
+        Assert.All(trainers, t =>
+        {
+            Assert.Equal(("done", "res", 16_384L), (t.Phase, t.Site, t.Tokens));
+            Assert.Equal(["topk-w64-k4", "topk-w64-k8"], t.Saes.Select(s => s.Name));
+            Assert.All(t.Saes, s => Assert.True(s.Fvu is > 0 and < 1 && s.L0 > 0 && s.LearningRate >= 0 && double.IsFinite(s.Loss), $"{s.Name}: fvu {s.Fvu}, l0 {s.L0}"));
+        });
     }
 
     [Fact]
@@ -133,6 +146,8 @@ public sealed class SweepRunTests
         while (runtime.Activations.Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.Empty(runtime.Activations); // the fenced activations noticed at their next renewal and stopped
         stop.Cancel(); await silo;
+        Assert.Equal("cancelled", Assert.Single(SaeClusterMetrics.Sweeps.Items, s => s.Sweep == "cancel").State); // /metrics shows how it ended
+        Assert.DoesNotContain(SaeClusterMetrics.Trainers.Items, t => t.Sweep == "cancel"); // its trainers are gone from it
     }
 
     [Fact]

@@ -96,6 +96,33 @@ public sealed class PrometheusScrapeTests
     }
 
     [Fact]
+    public async Task A_diverging_SAE_fires_the_loss_and_divergence_alerts()
+    {
+        using var dir = new TempDir();
+        await using var silo = await SiloProcess.StartAsync(dir.Path, null,
+            "--cluster", "sqlite:" + dir["cluster.db"], "--blobs", dir["blobs"], "--id", "nan-silo", "--work-dir", dir["work"],
+            "--data-root", SiloProcess.RepositoryRoot, "--slots", "coordinator=1,producer=1,trainer=1", "--lease-seconds", "5");
+        await using var prometheus = await PrometheusServer.StartAsync([new Uri(silo.Url).Authority], ruleFiles: [Deploy("prometheus/alerts.yml")]);
+        await prometheus.WaitForAsync("up{job=\"saecluster\"}", r => r.Count == 1 && r[0].Value == 1, TimeSpan.FromSeconds(30));
+
+        // an absurd learning rate: the loss is infinite at the first step, the trainer fails, the sweep fails
+        using var http = silo.Http();
+        string yaml = Sweeps.Tiny("diverge", layers: "[0]").Replace("    k: 4\n", "    k: 4\n    lr: 1e12\n");
+        Assert.Contains("lr: 1e12", yaml);
+        var submit = await http.PostAsync("/api/sweeps", new StringContent(yaml, null, "text/yaml"));
+        Assert.True(submit.IsSuccessStatusCode, await submit.Content.ReadAsStringAsync());
+
+        var firing = await prometheus.WaitForAsync("ALERTS{alertstate=\"firing\"}",
+            r => new[] { "SaeClusterLossNaN", "SaeClusterTrainingDiverged", "SaeClusterSweepFailed" }.All(a => r.Any(s => s.Labels["alertname"] == a)), TimeSpan.FromSeconds(60));
+        var nan = firing.Single(s => s.Labels["alertname"] == "SaeClusterLossNaN");
+        Assert.Equal(("diverge", "0", "res", "topk-w64-k4"), (nan.Labels["sweep"], nan.Labels["layer"], nan.Labels["site"], nan.Labels["sae"]));
+        Assert.Equal("diverge", firing.Single(s => s.Labels["alertname"] == "SaeClusterSweepFailed").Labels["sweep"]);
+        Assert.Equal(1, Scalar(await prometheus.QueryAsync("saecluster_errors_total{where=\"trainer\",error=\"diverged\"}")));
+        Assert.Equal(1, Scalar(await prometheus.QueryAsync("saecluster_trainer_phase{sweep=\"diverge\",phase=\"failed\"}")));
+        Assert.DoesNotContain(firing, s => s.Labels["alertname"] is "SaeClusterSiloDown" or "SaeClusterTrainerStalled");
+    }
+
+    [Fact]
     public async Task Saectl_run_serves_metrics_that_Prometheus_scrapes()
     {
         using var dir = new TempDir();

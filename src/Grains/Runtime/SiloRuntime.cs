@@ -37,6 +37,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
         _log($"silo {options.Id} up: slots {SiloOptions.Describe(options.Slots)}, lease {options.Lease.TotalSeconds:G3} s");
         SaeClusterMetrics.Silos.Add(this);
         foreach (var kind in options.Slots.Keys) SaeClusterMetrics.LeasesLost.Add(0, Tag("silo", options.Id), Tag("kind", kind)); // a series from the start, not from the first loss
+        SaeClusterMetrics.StartErrorCounters(options.Slots.Keys);
         try { await LoopAsync(caps, stop); }
         finally { SaeClusterMetrics.Silos.Remove(this, TimeSpan.Zero); }
     }
@@ -64,7 +65,7 @@ public sealed class SiloRuntime(SiloOptions options, IClusterStore store, IBlobS
             catch (Exception e) when (IsTransient(e))
             {
                 _log($"silo {options.Id}: cluster store unavailable ({e.GetType().Name}: {e.Message}); retrying in {backoff.TotalSeconds:G3} s");
-                SaeClusterMetrics.Errors.Add(1, Tag("where", "runtime"), Tag("error", ErrorKinds.Of(e)));
+                SaeClusterMetrics.Errors.Add(1, Tag("where", SaeClusterMetrics.RuntimeErrors), Tag("error", ErrorKinds.Of(e)));
                 ExpireUnrenewable();
                 await Delay(backoff, stop);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));

@@ -72,7 +72,7 @@ public static class SaeClusterMetrics
         Meter.CreateObservableCounter("saecluster.trainer.tokens", () => Trainers.Items.Select(t => new Measurement<long>(Volatile.Read(ref t.Tokens), TrainerTags(t))),
             "{token}", "Tokens each trainer has trained on (every SAE of the site sees each)");
         Meter.CreateObservableGauge("saecluster.trainer.phase", () => Trainers.Items.Select(t => new Measurement<int>(1, [.. TrainerTags(t), new("phase", t.Phase)])),
-            "", "Each trainer's phase (starting, waiting, training, evaluating, writing, done) as a 1-valued series");
+            "", "Each trainer's phase (starting, waiting, training, evaluating, writing, done, failed) as a 1-valued series");
 
         Meter.CreateObservableCounter("saecluster.sae.tokens", () => Trainers.Items.SelectMany(t => t.Saes.Select(s =>
             new Measurement<long>(Volatile.Read(ref t.Tokens), SaeTags(t, s)))), "{token}", "Tokens each SAE has trained on");
@@ -85,7 +85,7 @@ public static class SaeClusterMetrics
         Meter.CreateObservableGauge("saecluster.sweep.progress", () => Sweeps.Items.Select(s => new Measurement<double>(s.Progress, new KeyValuePair<string, object?>("sweep", s.Sweep))),
             "1", "Tokens trained over tokens to train, across a sweep's trainers (reported by the silo running its coordinator)");
         Meter.CreateObservableGauge("saecluster.sweep.state", () => Sweeps.Items.Select(s => new Measurement<int>(1, new("sweep", s.Sweep), new("state", s.State))),
-            "", "Each sweep's state (running, done, failed) as a 1-valued series");
+            "", "Each sweep's state (running, done, failed, cancelled) as a 1-valued series");
         Meter.CreateObservableGauge("saecluster.sweep.actors", () => Sweeps.Items.SelectMany(s => s.Actors.Select(kv =>
             new Measurement<int>(kv.Value, new("sweep", s.Sweep), new("kind", kv.Key.Kind), new("state", kv.Key.State)))), "{actor}", "A sweep's actors by kind and state");
     }
@@ -102,6 +102,20 @@ public static class SaeClusterMetrics
             new Measurement<long>(GC.CollectionCount(g), new KeyValuePair<string, object?>("generation", $"gen{g}"))), "{collection}", "Garbage collections by generation");
         Meter.CreateObservableCounter("dotnet.gc.allocated", () => GC.GetTotalAllocatedBytes(), "By", "Bytes allocated on the managed heap since the process started");
         Meter.CreateObservableGauge("dotnet.threadpool.threads", () => ThreadPool.ThreadCount, "{thread}", "Thread-pool threads");
+    }
+
+    /// <summary>Where the runtime's own errors (heartbeats, claims, renewals) are counted, besides the actor kinds.</summary>
+    public const string RuntimeErrors = "runtime";
+
+    /// <summary>
+    /// Starts the error counters of a silo at zero for every (where, error) pair, so that increase() and
+    /// the alerts see the first error of a kind (a counter that appears at 1 has no increase).
+    /// </summary>
+    public static void StartErrorCounters(IEnumerable<string> actorKinds)
+    {
+        foreach (string where in actorKinds.Append(RuntimeErrors))
+            foreach (string error in ErrorKinds.All)
+                Errors.Add(0, new KeyValuePair<string, object?>("where", where), new KeyValuePair<string, object?>("error", error));
     }
 
     /// <summary>A collector of these instruments (and GEMM's), for a host's /metrics.</summary>
