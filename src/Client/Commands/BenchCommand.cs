@@ -20,6 +20,7 @@ public static class BenchCommand
         cmd.Subcommands.Add(Step());
         cmd.Subcommands.Add(Forward());
         cmd.Subcommands.Add(BenchClusterCommand.Create());
+        cmd.Subcommands.Add(BenchMetricsCommand.Create());
         return cmd;
     }
 

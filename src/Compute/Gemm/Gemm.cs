@@ -28,7 +28,7 @@ public static unsafe class Gemm
     {
         long start = GemmMetrics.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         SgemmCore(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        if (start != 0) GemmMetrics.Record("f32", m, n, k, start);
+        if (start != 0) GemmMetrics.Record(0, m, n, k, start);
     }
 
     private static void SgemmCore(bool transA, bool transB, int m, int n, int k, float alpha,
@@ -60,7 +60,7 @@ public static unsafe class Gemm
     {
         long start = GemmMetrics.Enabled ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
         GemmBf16Core(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        if (start != 0) GemmMetrics.Record("bf16", m, n, k, start);
+        if (start != 0) GemmMetrics.Record(1, m, n, k, start);
     }
 
     private static void GemmBf16Core(bool transA, bool transB, int m, int n, int k, float alpha,
@@ -179,7 +179,7 @@ public static unsafe class Gemm
     /// <summary>True when oneDNN was loaded (and SAECLUSTER_GEMM=managed is not set).</summary>
     internal static bool NativeAvailable => Native.Sgemm != null;
 
-    private static bool UseNative
+    internal static bool UseNative
     {
         get
         {

@@ -15,13 +15,14 @@ sealed class MetricAggregate(Instrument instrument, MetricType type, double[]? b
     // observable instruments and Gauge<T> report values; counters and up-down counters report increments
     readonly bool _lastValue = instrument.IsObservable || instrument.GetType().GetGenericTypeDefinition() == typeof(Gauge<>);
     readonly Lock _add = new();
-    MetricSeries[] _series = [];
+    MetricSeries[] _series = []; // synchronous instruments: few series, found by a scan that allocates nothing
+    readonly Dictionary<string, MetricSeries> _observed = new(StringComparer.Ordinal); // observable: rebuilt per collection, by labels
 
     public string Name { get; } = PrometheusNames.Family(instrument.Name, instrument.Unit, type);
 
     public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        var s = Find(tags) ?? Add(tags);
+        var s = _observable ? Observed(tags) : Find(tags) ?? Add(tags);
         switch (type)
         {
             case MetricType.Histogram: s.Observe(value, buckets!); break;
@@ -49,15 +50,29 @@ sealed class MetricAggregate(Instrument instrument, MetricType type, double[]? b
         }
     }
 
+    // an observation during a collection: a new series, or the same labels observed twice (by two silos in one process)
+    MetricSeries Observed(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var s = new MetricSeries(tags, 0);
+        lock (_add)
+        {
+            if (_observed.TryGetValue(s.Labels, out var existing)) return existing;
+            _observed[s.Labels] = s;
+            return s;
+        }
+    }
+
     /// <summary>Observable instruments report afresh at each collection: forget the last one's series.</summary>
     public void BeginCollect()
     {
-        if (_observable) lock (_add) Volatile.Write(ref _series, []);
+        if (_observable) lock (_add) _observed.Clear();
     }
 
     public void WriteTo(StringBuilder b)
     {
-        var series = Volatile.Read(ref _series);
+        MetricSeries[] series;
+        if (_observable) lock (_add) series = [.. _observed.Values];
+        else series = Volatile.Read(ref _series);
         if (series.Length == 0) return;
         b.Append("# HELP ").Append(Name).Append(' ').Append(PrometheusNames.Help(instrument.Description ?? instrument.Name)).Append('\n');
         b.Append("# TYPE ").Append(Name).Append(' ').Append(type switch
