@@ -48,20 +48,17 @@ public static class Program
         }
 
         await using var store = clusterStore;
-        using (var init = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+        // --wait-seconds: a store starting next to the silo (a pod beside its database) is retried until then
+        var waitUntil = DateTime.UtcNow + settings.StoreWait;
+        if (await OpenAsync(store.InitializeAsync, $"the cluster store {clusterName}", waitUntil) is { } storeError)
         {
-            try { await store.InitializeAsync(init.Token); }
-            catch (Exception e)
-            {
-                Console.Error.WriteLine($"error: cannot open the cluster store {clusterName}: {ClusterStores.Mask(Reason(e))}");
-                return Failed;
-            }
-            try { await blobs.InitializeAsync(init.Token); }
-            catch (Exception e)
-            {
-                Console.Error.WriteLine($"error: cannot open the blob store {blobs.Location}: {Reason(e)}");
-                return Failed;
-            }
+            Console.Error.WriteLine($"error: cannot open the cluster store {clusterName}: {ClusterStores.Mask(storeError)}");
+            return Failed;
+        }
+        if (await OpenAsync(blobs.InitializeAsync, $"the blob store {blobs.Location}", waitUntil) is { } blobError)
+        {
+            Console.Error.WriteLine($"error: cannot open the blob store {blobs.Location}: {blobError}");
+            return Failed;
         }
 
         var app = SiloHost.Build(settings, runtimeOptions, store, blobs, clusterName);
@@ -79,6 +76,28 @@ public static class Program
             await app.DisposeAsync();
         }
         return Environment.ExitCode;
+    }
+
+    // Initialises a store (60 s per attempt); transient failures are retried until waitUntil. Null when it answered, else why not.
+    static async Task<string?> OpenAsync(Func<CancellationToken, Task> initialize, string what, DateTime waitUntil)
+    {
+        var pause = TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            try
+            {
+                await initialize(attempt.Token);
+                return null;
+            }
+            catch (Exception e) when (DateTime.UtcNow + pause < waitUntil && (SiloRuntime.IsTransient(e) || e is OperationCanceledException))
+            {
+                Console.Error.WriteLine($"waiting for {ClusterStores.Mask(what)}: {ClusterStores.Mask(Reason(e))}; retrying for {(waitUntil - DateTime.UtcNow).TotalSeconds:F0} s more");
+                await Task.Delay(pause);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+            catch (Exception e) { return Reason(e); }
+        }
     }
 
     /// <summary>The innermost useful message of a startup failure (no stack trace).</summary>

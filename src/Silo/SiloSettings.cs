@@ -29,6 +29,7 @@ public sealed record SiloSettings
         ("--work-dir", "SAECLUSTER_WORK_DIR", "where activations keep temporary files (default a folder under the temp folder)"),
         ("--lease-seconds", "SAECLUSTER_LEASE_SECONDS", "actor lease length, renewed every third of it (default 30)"),
         ("--grace-seconds", "SAECLUSTER_GRACE_SECONDS", "how long shutdown waits for activations to checkpoint (default 60)"),
+        ("--wait-seconds", "SAECLUSTER_WAIT_SECONDS", "how long start-up keeps retrying stores that do not answer yet (default 0: fail at once)"),
         ("--urls", "SAECLUSTER_URLS", $"where the HTTP API listens, ';'-separated (default {DefaultUrls}; ASPNETCORE_URLS also works)"),
         ("--token", "SAECLUSTER_TOKEN", "bearer token every /api request must carry (default none: open API)"),
         ("--data-root", "SAECLUSTER_DATA_ROOT", "folder that relative paths in submitted sweeps resolve against (default the current folder)"),
@@ -44,6 +45,8 @@ public sealed record SiloSettings
     public required string WorkDirectory { get; init; }
     public required TimeSpan Lease { get; init; }
     public required TimeSpan Grace { get; init; }
+    /// <summary>How long start-up retries an unreachable cluster or blob store (a database still starting next to the silo).</summary>
+    public TimeSpan StoreWait { get; init; }
     public required string[] Urls { get; init; }
     public required string? Token { get; init; }
     public required string DataRoot { get; init; }
@@ -110,6 +113,7 @@ public sealed record SiloSettings
             WorkDirectory = Path.GetFullPath(Get("--work-dir") ?? Path.Combine(Path.GetTempPath(), "saecluster-silo", Sanitize(id))),
             Lease = Seconds("--lease-seconds", Get("--lease-seconds"), 30, min: 0.3),
             Grace = Seconds("--grace-seconds", Get("--grace-seconds"), 60, min: 0),
+            StoreWait = Seconds("--wait-seconds", Get("--wait-seconds"), 0, min: 0),
             Urls = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             Token = token,
             DataRoot = dataRoot,

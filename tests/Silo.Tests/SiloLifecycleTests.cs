@@ -94,6 +94,47 @@ public class SiloLifecycleTests
     }
 
     [Fact]
+    public async Task WithWaitSecondsStartUpWaitsForADatabaseThatIsStillStarting()
+    {
+        using var dir = new TempDir();
+        var pg = new Grains.Tests.PostgresServer();
+        await pg.InitializeAsync();
+        try { await WaitsForTheDatabaseAsync(dir, pg); }
+        finally { await pg.DisposeAsync(); }
+    }
+
+    static async Task WaitsForTheDatabaseAsync(TempDir dir, Grains.Tests.PostgresServer pg)
+    {
+        string db = await pg.NewDatabaseAsync();
+        pg.Stop(); // the database pod is not up yet
+
+        var silo = SiloProcess.Launch(dir.Path, null, "--cluster", db + ";Timeout=2", "--blobs", dir["blobs"], "--id", "waiting-silo",
+            "--work-dir", dir["work"], "--urls", "http://127.0.0.1:0", "--wait-seconds", "60");
+        await using (silo)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+            while (!silo.Log.Contains("waiting for the cluster store") && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.Contains("retrying for", silo.Log);
+            Assert.False(silo.HasExited, silo.Log);
+
+            pg.Start();
+            deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (!silo.Log.Contains("Now listening on") && DateTime.UtcNow < deadline && !silo.HasExited) await Task.Delay(100);
+            Assert.True(silo.Log.Contains("Now listening on"), silo.Log);
+            Assert.True(await silo.TerminateAsync(TimeSpan.FromSeconds(20)), silo.Log);
+            Assert.Equal(0, silo.ExitCode);
+        }
+
+        // without --wait-seconds the same outage fails at once, as before
+        pg.Stop();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var (code, output) = SiloProcess.RunToExit(dir.Path, TimeSpan.FromSeconds(30), "--cluster", db + ";Timeout=2", "--blobs", dir["blobs"]);
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: cannot open the cluster store", output.Trim());
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(15), $"took {sw.Elapsed}");
+    }
+
+    [Fact]
     public async Task AnApiOnlySiloServesWithoutRunningActors()
     {
         using var dir = new TempDir();
