@@ -126,6 +126,10 @@ public sealed class SiloRuntimeTests : IAsyncLifetime
         var runtime = Silo("s1", "trainer=2", leaseSeconds: 3);
         var silo = Task.Run(() => runtime.RunAsync(stop.Token));
         await WaitForAsync("a/y", r => r.Owner == "s1");
+        // both activations running on the silo (the claim is in the store a moment before the runtime starts them)
+        var started = DateTime.UtcNow.AddSeconds(20);
+        while (runtime.Activations.Count < 2 && DateTime.UtcNow < started) await Task.Delay(20);
+        Assert.Equal(["a/x", "a/y"], runtime.Activations.Select(a => a.Key));
         await _store.EndAllAsync("a/x", ActorStatus.Cancelled); // fences a/x's epoch
         var deadline = DateTime.UtcNow.AddSeconds(20); // noticed at the next renewal (every lease/3)
         while (runtime.Activations.Any(a => a.Key == "a/x") && DateTime.UtcNow < deadline) await Task.Delay(20);
