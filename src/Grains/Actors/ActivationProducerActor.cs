@@ -48,6 +48,7 @@ public sealed class ActivationProducerActor : IActor
 
         var sw = Stopwatch.StartNew();
         long tokensBefore = (long?)state["tokens"] ?? 0, tokensHere = 0;
+        var uploaded = new List<string>(); // blobs this activation created for the shard in hand, not committed yet
         for (int shard = first; shard < first + count; shard++)
         {
             ct.ThrowIfCancellationRequested();
@@ -56,19 +57,44 @@ public sealed class ActivationProducerActor : IActor
             if (chunk.Count == 0) { state["end"] = shard; break; }
             if (!shards.ContainsKey(shard.ToString()))
             {
-                var entry = await ProduceAsync(ctx, sweep, producer, sites, chunk, packer, shard, ct);
-                shards[shard.ToString()] = entry;
-                tokensHere += (long)entry["rows"]!;
-                SaeClusterMetrics.ProducedTokens.Add((long)entry["rows"]!, new KeyValuePair<string, object?>("sweep", sweep));
-                SaeClusterMetrics.ProducedShards.Add(1, new KeyValuePair<string, object?>("sweep", sweep));
-                state["tokens"] = tokensBefore + tokensHere;
-                state["tokens_per_s"] = Math.Round(tokensHere / Math.Max(1e-9, sw.Elapsed.TotalSeconds), 1);
-                await ctx.CommitAsync(state, ActorStatus.Running, ct);
+                try
+                {
+                    var entry = await ProduceAsync(ctx, sweep, producer, sites, chunk, packer, shard, uploaded, ct);
+                    shards[shard.ToString()] = entry;
+                    tokensHere += (long)entry["rows"]!;
+                    state["tokens"] = tokensBefore + tokensHere;
+                    state["tokens_per_s"] = Math.Round(tokensHere / Math.Max(1e-9, sw.Elapsed.TotalSeconds), 1);
+                    await ctx.CommitAsync(state, ActorStatus.Running, ct);
+                    uploaded.Clear();
+                    SaeClusterMetrics.ProducedTokens.Add((long)entry["rows"]!, new KeyValuePair<string, object?>("sweep", sweep));
+                    SaeClusterMetrics.ProducedShards.Add(1, new KeyValuePair<string, object?>("sweep", sweep));
+                }
+                catch (Exception e) when (e is LeaseLostException or OperationCanceledException || ctx.LeaseLost)
+                {
+                    await DiscardIfEndedAsync(ctx, uploaded);
+                    throw;
+                }
             }
             if (chunk.Count < spec.ContextsPerShard) { state["end"] = shard + 1; break; }
         }
         await ctx.CommitAsync(state, ActorStatus.Done, ct);
         ctx.Log($"produced shards {first}–{first + count - 1}{(state["end"] != null ? $" (the corpus ends at shard {state["end"]})" : "")}: {tokensHere:N0} tokens × {sites.Pairs.Count} site(s)");
+    }
+
+    // Fenced or stopped with a shard uploaded but not committed. If the producer was ended (the sweep no longer needs it)
+    // nothing will ever list those blobs: delete them. If another activation of it took over, leave them —
+    // it finds them write-once and records what is stored.
+    static async Task DiscardIfEndedAsync(ActorContext ctx, List<string> uploaded)
+    {
+        if (uploaded.Count == 0) return;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            if ((await ctx.Store.GetAsync(ctx.Key, timeout.Token))?.Status is not (ActorStatus.Done or ActorStatus.Cancelled or ActorStatus.Failed)) return;
+            foreach (string blob in uploaded) await ctx.Blobs.DeleteAsync(blob, timeout.Token);
+            ctx.Log($"ended while writing a shard: deleted its {uploaded.Count} uncommitted blob(s)");
+        }
+        catch (Exception e) when (e is OperationCanceledException || SiloRuntime.IsTransient(e)) { } // best effort: the blobs stay
     }
 
     static T Load<T>(Func<T> load, string path)
@@ -82,7 +108,7 @@ public sealed class ActivationProducerActor : IActor
 
     // One shard: capture every site, write each site's blob (write-once), return {rows, sha256: {site: hash}}.
     static async Task<JsonObject> ProduceAsync(ActorContext ctx, string sweep, ActivationProducer producer, SiteSelection sites,
-        List<int[]> chunk, ContextPacker packer, int shard, CancellationToken ct)
+        List<int[]> chunk, ContextPacker packer, int shard, List<string> uploaded, CancellationToken ct)
     {
         var captured = producer.Capture(chunk, packer, ct);
         var scales = captured.NormScales();
@@ -97,7 +123,8 @@ public sealed class ActivationProducerActor : IActor
             string sha = StreamingShardSource.Sha256Of(tmp);
             bool created;
             await using (var f = File.OpenRead(tmp)) created = await ctx.Blobs.TryCreateAsync(blob, f, ct);
-            if (!created)
+            if (created) uploaded.Add(blob);
+            else
             {
                 // a previous activation of this producer wrote it before losing its lease: the first writer wins, and we record what is stored
                 await ctx.Blobs.DownloadToFileAsync(blob, tmp, ct);

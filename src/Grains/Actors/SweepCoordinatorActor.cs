@@ -81,8 +81,12 @@ public sealed class SweepCoordinatorActor(TimeSpan? poll = null) : IActor
             var trainers = actors.Where(a => a.Kind == ActorKinds.Trainer).ToArray();
             if (trainers.Length > 0 && trainers.All(t => t.Status == ActorStatus.Done))
             {
-                // every SAE is written; producers still running past what training needed are stopped
+                // every SAE is written; producers still running past what training needed are stopped, and (keep_shards:
+                // false) what they committed after the trainers cleaned up goes too — a fenced producer deletes what it
+                // uploaded but could no longer commit itself
                 await ctx.Store.EndAllAsync(SweepKeys.ProducerPrefix(sweep), ActorStatus.Cancelled, ct);
+                if (!(await SweepSpecCache.LoadAsync(ctx.Store, sweep, ct)).KeepShards)
+                    await ctx.Blobs.DeletePrefixAsync(SweepKeys.ShardsPrefix(sweep), ct);
                 state["phase"] = "done";
                 state["finished"] = DateTimeOffset.UtcNow.ToString("O");
                 await ctx.CommitAsync(state, ActorStatus.Done, ct);

@@ -32,6 +32,7 @@ public static class SweepKeys
 
     public static string BlobPrefix(string sweep) => $"{sweep}/";
     public static string ShardBlob(string sweep, int layer, HookSite site, int shard) => $"{sweep}/shards/{SiteSelection.FolderName(layer, site)}/shard-{shard:D5}.safetensors";
+    public static string ShardsPrefix(string sweep) => $"{sweep}/shards/";
     public static string ShardPrefix(string sweep, int layer, HookSite site) => $"{sweep}/shards/{SiteSelection.FolderName(layer, site)}/";
     public static string CheckpointPrefix(string sweep, int layer, HookSite site) => $"{sweep}/checkpoints/{SiteSelection.FolderName(layer, site)}/";
     public static string SaePrefix(string sweep, int layer, HookSite site, string sae) => $"{sweep}/saes/{SiteSelection.FolderName(layer, site)}/{sae}/";
