@@ -80,9 +80,10 @@ public sealed class SiloRuntimeTests : IAsyncLifetime
     [Fact]
     public async Task LeasesAreRenewedWhileAnActorOutlivesThem()
     {
-        await _store.CreateActorAsync("a/long", ActorKinds.Trainer, ActorKinds.Trainer, "2500:ok");
+        // a 2 s lease renewed every 0.67 s: 1.3 s of slack for a loaded CI machine (with 1 s, a late renewal lost it)
+        await _store.CreateActorAsync("a/long", ActorKinds.Trainer, ActorKinds.Trainer, "5000:ok");
         using var stop = new CancellationTokenSource();
-        var silo = Task.Run(() => Silo("s1", "trainer=1").RunAsync(stop.Token));
+        var silo = Task.Run(() => Silo("s1", "trainer=1", leaseSeconds: 2).RunAsync(stop.Token));
         var done = await WaitForAsync("a/long", r => r.Status == ActorStatus.Done);
         Assert.Equal(1, done.Epoch); // never re-claimed although it ran 2.5 leases
         Assert.Equal(1, _attempts["a/long"]);
