@@ -188,7 +188,7 @@ public sealed class AzureBlobStoreFaultTests(AzuriteServer azurite) : IClassFixt
     [Fact]
     public async Task AnUnreachableEndpointIsNamed()
     {
-        int closed = AzuriteServer.FreePort();
+        int closed = LoopbackPorts.Free();
         string endpoint = $"http://127.0.0.1:{closed}/devstoreaccount1";
         var store = new AzureBlobStore(AzuriteServer.ConnectionStringFor(endpoint), "any", new AzureBlobStoreOptions { Retry = FastRetry with { MaxAttempts = 2 } });
         var clock = Stopwatch.StartNew();

@@ -55,7 +55,7 @@ public sealed partial class AzuriteServer : IAsyncLifetime
     {
         _ = Installed.Value;
         Directory.CreateDirectory(_dataDirectory);
-        Port = FreePort();
+        Port = LoopbackPorts.Free();
         Start();
         return Task.CompletedTask;
     }
@@ -192,16 +192,6 @@ public sealed partial class AzuriteServer : IAsyncLifetime
         {
             return false;
         }
-    }
-
-    /// <summary>A loopback port nothing listens on right now.</summary>
-    public static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

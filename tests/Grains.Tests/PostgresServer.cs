@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 
 namespace SaeCluster.Grains.Tests;
@@ -28,7 +26,7 @@ public sealed class PostgresServer : IAsyncLifetime
         string data = Path.Combine(_dir, "data"), sock = Path.Combine(_dir, "sock");
         Directory.CreateDirectory(sock);
         if (Environment.UserName == "root") Run("chown", "-R", "postgres:postgres", _dir);
-        Port = FreePort();
+        Port = LoopbackPorts.Free();
         Pg("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8");
         Start();
         await using var c = new NpgsqlConnection(AdminConnectionString);
@@ -77,14 +75,5 @@ public sealed class PostgresServer : IAsyncLifetime
         p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         if (p.ExitCode != 0) throw new InvalidOperationException($"{exe} {string.Join(' ', args)} failed ({p.ExitCode}): {err.Result}");
-    }
-
-    static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 }

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 
@@ -51,7 +49,7 @@ public sealed class PrometheusServer : IAsyncDisposable
                 static_configs:
                   - targets: [{string.Join(", ", targets.Select(t => $"\"{t}\""))}]
             """);
-        Port = FreePort();
+        Port = LoopbackPorts.Free();
         var psi = new ProcessStartInfo(binary)
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir,
@@ -123,13 +121,6 @@ public sealed class PrometheusServer : IAsyncDisposable
         "NaN" => double.NaN, "+Inf" => double.PositiveInfinity, "-Inf" => double.NegativeInfinity,
         _ => double.Parse(s, CultureInfo.InvariantCulture),
     };
-
-    static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     public ValueTask DisposeAsync()
     {

@@ -126,7 +126,7 @@ public sealed class PrometheusScrapeTests
     public async Task Saectl_run_serves_metrics_that_Prometheus_scrapes()
     {
         using var dir = new TempDir();
-        int port = FreePort();
+        int port = LoopbackPorts.Free();
         await using var prometheus = await PrometheusServer.StartAsync([$"127.0.0.1:{port}"], job: "saectl-run");
         await prometheus.WaitForAsync("up{job=\"saectl-run\"}", r => r.Count == 1, TimeSpan.FromSeconds(30)); // scraped (and down) before the run starts
         File.WriteAllText(dir["sweep.yaml"], Sweeps.Tiny("embedded", tokens: 65_536).Replace("models/tiny-gemma2-code", Path.Combine(SiloProcess.RepositoryRoot, "models", "tiny-gemma2-code")));
@@ -138,13 +138,6 @@ public sealed class PrometheusScrapeTests
         var seen = await prometheus.QueryAsync("max by (layer) (max_over_time(saecluster_trainer_tokens_total{job=\"saectl-run\",sweep=\"embedded\"}[5m]))");
         Assert.Equal(["0", "1"], seen.Select(s => s.Labels["layer"]).Order());
         Assert.All(seen, s => Assert.True(s.Value > 0, $"layer {s.Labels["layer"]}: {s.Value} tokens"));
-    }
-
-    static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 
     static double Scalar(IReadOnlyList<PrometheusServer.Sample> r) => Assert.Single(r).Value;
