@@ -115,12 +115,7 @@ public static class SiloHost
         app.MapGet("/healthz/live", () => Results.Text("ok\n", "text/plain"));
 
         // Prometheus text exposition of every SaeCluster instrument, process and GC metrics included (no token, like /healthz)
-        app.MapGet("/metrics", (HttpContext http) =>
-        {
-            var text = new StringBuilder(32 * 1024);
-            metrics.WriteTo(text);
-            return Results.Text(text.ToString(), MetricsCollector.ContentType);
-        });
+        app.MapGet("/metrics", () => Results.Text(metrics.Scrape(), MetricsCollector.ContentType));
 
         var api = app.MapGroup("/api");
 

@@ -86,11 +86,10 @@ public sealed class ActivationProducerActor : IActor
     // it finds them write-once and records what is stored.
     static async Task DiscardIfEndedAsync(ActorContext ctx, List<string> uploaded)
     {
-        if (uploaded.Count == 0) return;
+        if (uploaded.Count == 0 || await ctx.StoredStatusAsync(TimeSpan.FromSeconds(10)) is not (ActorStatus.Done or ActorStatus.Cancelled or ActorStatus.Failed)) return;
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         try
         {
-            if ((await ctx.Store.GetAsync(ctx.Key, timeout.Token))?.Status is not (ActorStatus.Done or ActorStatus.Cancelled or ActorStatus.Failed)) return;
             foreach (string blob in uploaded) await ctx.Blobs.DeleteAsync(blob, timeout.Token);
             ctx.Log($"ended while writing a shard: deleted its {uploaded.Count} uncommitted blob(s)");
         }

@@ -21,16 +21,9 @@ public sealed class SweepCoordinatorActor(TimeSpan? poll = null) : IActor
         finally
         {
             // stopped by a cancel (the epoch bump fenced us): show that end too; a silo stopping or losing the lease shows nothing
-            if (telemetry.State == "running" && await WasCancelledAsync(ctx)) telemetry.State = "cancelled";
+            if (telemetry.State == "running" && await ctx.StoredStatusAsync(TimeSpan.FromSeconds(2)) == ActorStatus.Cancelled) telemetry.State = "cancelled";
             SaeClusterMetrics.Sweeps.Remove(telemetry, telemetry.State == "running" ? TimeSpan.Zero : SaeClusterMetrics.Linger);
         }
-    }
-
-    static async Task<bool> WasCancelledAsync(ActorContext ctx)
-    {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-        try { return (await ctx.Store.GetAsync(ctx.Key, timeout.Token))?.Status == ActorStatus.Cancelled; }
-        catch (Exception e) when (e is OperationCanceledException || SiloRuntime.IsTransient(e)) { return false; }
     }
 
     async Task CoordinateAsync(ActorContext ctx, string sweep, SweepTelemetry telemetry, CancellationToken ct)

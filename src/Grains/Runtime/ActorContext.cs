@@ -55,6 +55,18 @@ public sealed class ActorContext(ActorLease lease, string siloId, IClusterStore 
         Status = status;
     }
 
+    /// <summary>
+    /// This actor's status as the store has it now, or null when the store does not answer within
+    /// <paramref name="timeout"/>: how a fenced or stopped activation learns whether it was ended (cancelled,
+    /// done) or only superseded by a newer activation.
+    /// </summary>
+    public async Task<ActorStatus?> StoredStatusAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try { return (await store.GetAsync(Key, cts.Token))?.Status; }
+        catch (Exception e) when (e is OperationCanceledException || SiloRuntime.IsTransient(e)) { return null; }
+    }
+
     /// <summary>Set by the runtime when this activation's lease is gone: nothing it writes can become current, so it should not try.</summary>
     public bool LeaseLost { get; internal set; }
 

@@ -6,13 +6,13 @@ namespace SaeCluster.Grains;
 /// <summary>
 /// Listens to <see cref="System.Diagnostics.Metrics"/> instruments (the meters whose names it is given,
 /// by prefix) and aggregates what they record: counters and up-down counters as running sums, gauges as
-/// their last value, histograms into the buckets the instrument advises. <see cref="WriteTo"/> polls the
+/// their last value, histograms into the buckets the instrument advises. <see cref="Scrape"/> polls the
 /// observable instruments and writes everything in the Prometheus text exposition format 0.0.4 — the
 /// silo's <c>/metrics</c>. One collector per process is enough; several can run side by side.
 /// </summary>
 public sealed class MetricsCollector : IDisposable
 {
-    /// <summary>The content type of <see cref="WriteTo"/>'s output.</summary>
+    /// <summary>The content type of <see cref="Scrape"/>'s output.</summary>
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
     /// <summary>Prometheus' default buckets, for histograms whose instrument gives no advice.</summary>
@@ -55,8 +55,9 @@ public sealed class MetricsCollector : IDisposable
     };
 
     /// <summary>Polls the observable instruments, then writes every metric family (sorted by name) in the text format.</summary>
-    public void WriteTo(StringBuilder output)
+    public string Scrape()
     {
+        var output = new StringBuilder(16 * 1024);
         lock (_collect)
         {
             MetricAggregate[] all;
@@ -67,14 +68,7 @@ public sealed class MetricsCollector : IDisposable
             foreach (var a in all.OrderBy(a => a.Name, StringComparer.Ordinal))
                 if (written.Add(a.Name)) a.WriteTo(output); // a second instrument with the same family name is left out
         }
-    }
-
-    /// <summary>The exposition as a string.</summary>
-    public string Scrape()
-    {
-        var b = new StringBuilder(16 * 1024);
-        WriteTo(b);
-        return b.ToString();
+        return output.ToString();
     }
 
     public void Dispose() => _listener.Dispose();

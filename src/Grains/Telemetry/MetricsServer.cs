@@ -45,9 +45,7 @@ public sealed class MetricsServer : IAsyncDisposable
                     ctx.Response.StatusCode = 404;
                     continue;
                 }
-                var text = new StringBuilder(32 * 1024);
-                _collector.WriteTo(text);
-                byte[] body = Encoding.UTF8.GetBytes(text.ToString());
+                byte[] body = Encoding.UTF8.GetBytes(_collector.Scrape());
                 ctx.Response.ContentType = MetricsCollector.ContentType;
                 ctx.Response.ContentLength64 = body.Length;
                 await ctx.Response.OutputStream.WriteAsync(body);
