@@ -1,5 +1,4 @@
-using System.Data.Common;
-using Microsoft.Data.Sqlite;
+using Npgsql;
 using SaeCluster.Sae;
 
 namespace SaeCluster.Grains.Tests;
@@ -9,13 +8,13 @@ public sealed class ErrorKindsTests
 {
     public static TheoryData<Exception, string> Cases => new()
     {
-        { new SqliteException("locked", 5), "store" },
+        { new NpgsqlException("connection refused"), "store" },
         { new BlobStoreException("azure://a/c", "put x", "503"), "blob" },
         { new HttpRequestException("reset"), "network" },
         { new TimeoutException(), "network" },
         { new IOException("disk full"), "io" },
-        { new ActorFailedException("bad model"), "input" },
-        { new ActorFailedException("diverged", new TrainingDivergedException("topk", 7, double.NaN)), "diverged" },
+        { new WorkFailedException("bad model"), "input" },
+        { new WorkFailedException("diverged", new TrainingDivergedException("topk", 7, double.NaN)), "diverged" },
         { new FileNotFoundException("gone"), "input" },
         { new AggregateException(new InvalidOperationException("x", new HttpRequestException("reset"))), "network" },
         { new InvalidOperationException("bug"), "other" },

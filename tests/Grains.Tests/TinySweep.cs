@@ -40,33 +40,54 @@ public static class TinySweep
     public static SweepSpec Spec(string yaml) => SweepSpec.Parse(yaml, RepositoryRoot, "test.yaml");
 }
 
-/// <summary>An embedded cluster in a temp folder: SQLite store, local blob store, silos started and stopped by the test.</summary>
+/// <summary>
+/// An embedded cluster in a temp folder: an Orleans silo in this process (grain state in the folder, a local
+/// blob store), started and stopped by the test; a stopped silo's successor on the same folder resumes.
+/// </summary>
 public sealed class EmbeddedCluster : IAsyncDisposable
 {
     readonly TempDir _dir = new();
-    public SqliteClusterStore Store { get; }
+    EmbeddedSilo? _silo;
     public LocalBlobStore Blobs { get; }
-    public SweepService Sweeps { get; }
     public List<string> Log { get; } = [];
 
     public EmbeddedCluster()
     {
-        Store = new SqliteClusterStore(_dir["cluster.db"]);
-        Store.InitializeAsync().GetAwaiter().GetResult();
         Blobs = new LocalBlobStore(_dir["blobs"]);
         Blobs.InitializeAsync().GetAwaiter().GetResult();
-        Sweeps = new SweepService(Store, Blobs);
     }
 
     public string BlobPath(string name) => Path.Combine(_dir["blobs"], name);
 
-    public SiloRuntime Silo(string id, string slots = "coordinator=1,producer=1,trainer=2", double leaseSeconds = 5) =>
-        new(new SiloOptions(id, SiloOptions.ParseSlots(slots), _dir[Path.Combine("work", id)], lease: TimeSpan.FromSeconds(leaseSeconds),
-            pollInterval: TimeSpan.FromMilliseconds(100)), Store, Blobs, kind => kind switch
-            {
-                ActorKinds.Coordinator => new SweepCoordinatorActor(TimeSpan.FromMilliseconds(100)),
-                _ => SweepActors.Create(kind),
-            }, line => { lock (Log) Log.Add(line); });
+    public string Folder => _dir["cluster"];
+
+    public EmbeddedSilo Silo => _silo ?? throw new InvalidOperationException("no silo runs");
+
+    public SweepService Sweeps => Silo.Sweeps;
+
+    /// <summary>Starts a silo (stopping none: one runs at a time on the folder).</summary>
+    public async Task<EmbeddedSilo> StartAsync(string name = "s1", string slots = "producer=1,trainer=2", string roles = "")
+    {
+        if (_silo != null) throw new InvalidOperationException("a silo already runs");
+        var work = new WorkOptions
+        {
+            Slots = WorkOptions.ParseSlots(slots),
+            WorkDirectory = _dir[Path.Combine("work", name)],
+            RetryPause = TimeSpan.FromMilliseconds(200),
+            Grace = TimeSpan.FromSeconds(30),
+        };
+        _silo = await EmbeddedSilo.StartAsync(Folder, Blobs, work, line => { lock (Log) Log.Add($"{name} {line}"); },
+            new SweepOptions { Tick = TimeSpan.FromMilliseconds(200) }, name, SiloRoles.Parse(roles));
+        return _silo;
+    }
+
+    /// <summary>Stops the running silo gracefully (its work checkpoints and hands back).</summary>
+    public async Task StopAsync()
+    {
+        if (_silo == null) return;
+        await _silo.DisposeAsync();
+        _silo = null;
+    }
 
     /// <summary>Polls the sweep until <paramref name="until"/> holds (default: it ended) or the timeout passes.</summary>
     public async Task<SweepStatus> WaitAsync(string id, Func<SweepStatus, bool>? until = null, double timeoutSeconds = 120)
@@ -77,14 +98,16 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         {
             var s = await Sweeps.GetAsync(id) ?? throw new InvalidOperationException($"no sweep {id}");
             if (until(s)) return s;
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"sweep {id} did not get there in {timeoutSeconds} s: {System.Text.Json.JsonSerializer.Serialize(s)}\n{string.Join('\n', Log)}");
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"sweep {id} did not get there in {timeoutSeconds} s: {System.Text.Json.JsonSerializer.Serialize(s)}\n{string.Join('\n', Lines)}");
             await Task.Delay(50);
         }
     }
 
+    public string[] Lines { get { lock (Log) return [.. Log]; } }
+
     public async ValueTask DisposeAsync()
     {
-        await Store.DisposeAsync();
+        await StopAsync();
         _dir.Dispose();
     }
 }

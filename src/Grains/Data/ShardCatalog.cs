@@ -1,11 +1,19 @@
 namespace SaeCluster.Grains;
 
 /// <summary>
-/// The shards of one site committed so far, by index: rows and SHA-256 of each (what the producers
+/// The shards of one site committed so far, by index: blob, rows and SHA-256 of each (what the producers
 /// recorded when they committed it). <see cref="Complete"/> once every producer has finished;
 /// <see cref="TotalShards"/> is then the number of shards the stream has (the corpus may end early).
 /// </summary>
-public sealed record ShardCatalog(IReadOnlyDictionary<int, ShardEntry> Shards, bool Complete, int TotalShards);
+[GenerateSerializer, Immutable]
+public sealed record ShardCatalog(
+    [property: Id(0)] IReadOnlyDictionary<int, ShardEntry> Shards,
+    [property: Id(1)] bool Complete,
+    [property: Id(2)] int TotalShards);
 
-/// <summary>A committed shard: its blob, rows and checksum.</summary>
-public sealed record ShardEntry(string Blob, long Rows, string Sha256);
+/// <summary>A committed shard of one site: its blob, rows and checksum.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ShardEntry(
+    [property: Id(0)] string Blob,
+    [property: Id(1)] long Rows,
+    [property: Id(2)] string Sha256);

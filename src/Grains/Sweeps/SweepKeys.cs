@@ -3,22 +3,24 @@ using SaeCluster.Models;
 namespace SaeCluster.Grains;
 
 /// <summary>
-/// Where a sweep's actors and blobs live. Actors: <c>sweep/{id}/coordinator</c>,
-/// <c>sweep/{id}/producer/{index}</c>, <c>sweep/{id}/trainer/{layer}.{site}</c> — one prefix per sweep,
-/// so a whole sweep is listed, cancelled or deleted with one statement. Blobs: <c>{id}/shards/{layer}.{site}/</c>,
-/// <c>{id}/checkpoints/{layer}.{site}/</c> and the finished SAEs in <c>{id}/saes/{layer}.{site}/{sae}/</c>.
+/// Grain keys and blob names of a sweep. Grains: the sweep is keyed by its name, its producers by
+/// <c>{sweep}/{index:D5}</c> (a range of shards), its trainers by <c>{sweep}/{layer}.{site}</c>.
+/// Blobs: <c>{sweep}/shards/{layer}.{site}/shard-{n}.e{epoch}.safetensors</c>,
+/// <c>{sweep}/checkpoints/{layer}.{site}/e{epoch}-s{step}/</c>, the producers' final shard lists in
+/// <c>{sweep}/catalog/</c>, and the finished SAEs in <c>{sweep}/saes/{layer}.{site}/{sae}/</c> — one prefix
+/// per sweep, so a deleted sweep leaves nothing behind.
 /// </summary>
 public static class SweepKeys
 {
-    public static string Prefix(string sweep) => $"sweep/{sweep}/";
-    public static string Coordinator(string sweep) => $"sweep/{sweep}/coordinator";
-    public static string ProducerPrefix(string sweep) => $"sweep/{sweep}/producer/";
-    public static string Producer(string sweep, int index) => $"{ProducerPrefix(sweep)}{index:D5}";
-    public static string TrainerPrefix(string sweep) => $"sweep/{sweep}/trainer/";
-    public static string Trainer(string sweep, int layer, HookSite site) => TrainerPrefix(sweep) + SiteSelection.FolderName(layer, site);
+    public static string Producer(string sweep, int index) => $"{sweep}/{index:D5}";
+    public static string Trainer(string sweep, int layer, HookSite site) => $"{sweep}/{SiteSelection.FolderName(layer, site)}";
+    public static string Trainer(string sweep, string site) => $"{sweep}/{site}";
 
-    /// <summary>The sweep id of an actor key.</summary>
-    public static string SweepOf(string key) => key.Split('/')[1];
+    /// <summary>The sweep of a producer or trainer key.</summary>
+    public static string SweepOf(string key) => key[..key.IndexOf('/')];
+
+    /// <summary>The index of a producer key.</summary>
+    public static int ProducerIndex(string key) => int.Parse(key[(key.IndexOf('/') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>(layer, site) of a trainer key.</summary>
     public static (int Layer, HookSite Site) SiteOf(string trainerKey)
@@ -26,14 +28,16 @@ public static class SweepKeys
         string folder = trainerKey[(trainerKey.LastIndexOf('/') + 1)..];
         int dot = folder.IndexOf('.');
         if (dot < 0 || !int.TryParse(folder[..dot], out int layer) || !HookSites.TryParse(folder[(dot + 1)..], out var site))
-            throw new ArgumentException($"'{trainerKey}' is not a trainer key (…/trainer/{{layer}}.{{site}})");
+            throw new ArgumentException($"'{trainerKey}' is not a trainer key ({{sweep}}/{{layer}}.{{site}})");
         return (layer, site);
     }
 
     public static string BlobPrefix(string sweep) => $"{sweep}/";
-    public static string ShardBlob(string sweep, int layer, HookSite site, int shard) => $"{sweep}/shards/{SiteSelection.FolderName(layer, site)}/shard-{shard:D5}.safetensors";
     public static string ShardsPrefix(string sweep) => $"{sweep}/shards/";
-    public static string ShardPrefix(string sweep, int layer, HookSite site) => $"{sweep}/shards/{SiteSelection.FolderName(layer, site)}/";
-    public static string CheckpointPrefix(string sweep, int layer, HookSite site) => $"{sweep}/checkpoints/{SiteSelection.FolderName(layer, site)}/";
-    public static string SaePrefix(string sweep, int layer, HookSite site, string sae) => $"{sweep}/saes/{SiteSelection.FolderName(layer, site)}/{sae}/";
+    public static string ShardPrefix(string sweep, string site) => $"{sweep}/shards/{site}/";
+    public static string ShardBlob(string sweep, string site, int shard, long epoch) => $"{sweep}/shards/{site}/shard-{shard:D5}.e{epoch}.safetensors";
+    public static string CheckpointPrefix(string sweep, string site) => $"{sweep}/checkpoints/{site}/";
+    public static string CatalogPrefix(string sweep) => $"{sweep}/catalog/";
+    public static string CatalogBlob(string sweep, int producer) => $"{sweep}/catalog/producer-{producer:D5}.json";
+    public static string SaePrefix(string sweep, string site, string sae) => $"{sweep}/saes/{site}/{sae}/";
 }

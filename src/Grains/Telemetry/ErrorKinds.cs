@@ -23,7 +23,7 @@ public static class ErrorKinds
         }
         return e switch
         {
-            ActorFailedException => "input",
+            WorkFailedException => "input",
             FileNotFoundException or DirectoryNotFoundException => "input",
             IOException => "io",
             _ => "other",

@@ -19,7 +19,7 @@ public static class SaeClusterMetrics
     static readonly string Version = typeof(SaeClusterMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
     static readonly Meter Meter = new(MeterName, Version);
 
-    public static readonly LiveRegistry<SiloRuntime> Silos = new();
+    public static readonly LiveRegistry<SiloWork> Silos = new();
     public static readonly LiveRegistry<TrainerTelemetry> Trainers = new();
     public static readonly LiveRegistry<SweepTelemetry> Sweeps = new();
 
@@ -28,13 +28,13 @@ public static class SaeClusterMetrics
 
     // silo
     public static readonly Counter<long> LeasesLost = Meter.CreateCounter<long>("saecluster.silo.leases.lost", "{lease}",
-        "Leases this silo lost: re-claimed by another silo, ended by a cancel, or run out while the store was unreachable");
+        "Activations on this silo that lost their work: a newer activation (elsewhere, after a membership change) wrote its state, so this one was fenced");
     public static readonly Counter<long> Activations = Meter.CreateCounter<long>("saecluster.silo.activations", "{activation}",
-        "Activations ended on this silo, by actor kind and outcome (done, failed, lost, retry, shutdown)");
+        "Work ended on this silo, by kind and outcome (done, failed, cancelled, lost, shutdown)");
     public static readonly Counter<long> Errors = Meter.CreateCounter<long>("saecluster.errors", "{error}",
-        "Errors by where (actor kind, or runtime) and kind (store, blob, network, io, input, diverged, other)");
+        "Errors by where (producer, trainer, sweep) and kind (store, blob, network, io, input, diverged, other)");
     public static readonly Histogram<double> LeaseOperations = Meter.CreateHistogram("saecluster.lease.operation.duration", "s",
-        "Cluster-store round trips of the actor runtime, by operation (heartbeat, claim, renew, commit)", null,
+        "Grain state writes of producers and trainers, by operation: claim (a new activation bumps the epoch) and commit (checkpoints, shards, results); ETag-checked", null,
         new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets });
 
     // blob storage
@@ -56,16 +56,14 @@ public static class SaeClusterMetrics
     {
         ProcessMetrics();
         Meter.CreateObservableGauge("saecluster.silo.info", () => Silos.Items.Select(s => new Measurement<int>(1,
-            new("silo", s.Options.Id), new("version", Version), new("gemm_backend", Compute.Gemm.Backend))), "{silo}", "Silos of this process (always 1), with version and GEMM backend");
+            new("silo", s.SiloName), new("version", Version), new("gemm_backend", Compute.Gemm.Backend))), "{silo}", "Silos of this process (always 1), with version and GEMM backend");
         Meter.CreateObservableGauge("saecluster.silo.slots", () => Silos.Items.SelectMany(s => s.Options.Slots.Select(kv =>
-            new Measurement<int>(kv.Value, new("silo", s.Options.Id), new("kind", kv.Key)))), "{slot}", "Actor slots per kind");
+            new Measurement<int>(kv.Value, new("silo", s.SiloName), new("kind", kv.Key)))), "{slot}", "Work slots per kind (producer, trainer): how many run at once on this silo");
         Meter.CreateObservableGauge("saecluster.silo.slots.used", () => Silos.Items.SelectMany(s =>
-        {
-            var running = s.Activations;
-            return s.Options.Slots.Keys.Select(kind => new Measurement<int>(running.Count(a => a.Kind == kind), new("silo", s.Options.Id), new("kind", kind)));
-        }), "{slot}", "Actor slots in use per kind");
+            s.Options.Slots.Keys.Select(kind => new Measurement<int>(s.Running(kind), new("silo", s.SiloName), new("kind", kind)))), "{slot}", "Work slots in use per kind");
         Meter.CreateObservableGauge("saecluster.silo.leases.held", () => Silos.Items.Select(s =>
-            new Measurement<int>(s.Activations.Count, new KeyValuePair<string, object?>("silo", s.Options.Id))), "{lease}", "Leases this silo holds");
+            new Measurement<int>(s.Activations.Count, new KeyValuePair<string, object?>("silo", s.SiloName))), "{lease}",
+            "Producer and trainer activations on this silo holding their work's epoch (running or queued for a slot)");
 
         Meter.CreateObservableGauge("saecluster.trainer.step", () => Trainers.Items.Select(t => new Measurement<long>(Volatile.Read(ref t.Step), TrainerTags(t))),
             "{step}", "Training step each trainer is at");
@@ -104,16 +102,16 @@ public static class SaeClusterMetrics
         Meter.CreateObservableGauge("dotnet.threadpool.threads", () => ThreadPool.ThreadCount, "{thread}", "Thread-pool threads");
     }
 
-    /// <summary>Where the runtime's own errors (heartbeats, claims, renewals) are counted, besides the actor kinds.</summary>
-    public const string RuntimeErrors = "runtime";
+    /// <summary>Where sweeps' own errors (a tick that could not reach the store) are counted, besides the work kinds.</summary>
+    public const string SweepErrors = "sweep";
 
     /// <summary>
     /// Starts the error counters of a silo at zero for every (where, error) pair, so that increase() and
     /// the alerts see the first error of a kind (a counter that appears at 1 has no increase).
     /// </summary>
-    public static void StartErrorCounters(IEnumerable<string> actorKinds)
+    public static void StartErrorCounters(IEnumerable<string> kinds)
     {
-        foreach (string where in actorKinds.Append(RuntimeErrors))
+        foreach (string where in kinds.Append(SweepErrors))
             foreach (string error in ErrorKinds.All)
                 Errors.Add(0, new KeyValuePair<string, object?>("where", where), new KeyValuePair<string, object?>("error", error));
     }

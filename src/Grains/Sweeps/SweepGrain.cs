@@ -1,0 +1,372 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace SaeCluster.Grains;
+
+/// <summary>
+/// A sweep. Its producers (<c>{sweep}/{index}</c>, each a range of shards; one forward pass writes every
+/// site) and trainers (<c>{sweep}/{layer}.{site}</c>, all SAEs of a site in one pass) follow from the
+/// spec, so expanding is nothing but starting them. A grain timer ticks while the sweep runs: it pings
+/// every unfinished child (StartAsync is idempotent, and starts work afresh — from its checkpoint —
+/// when the silo that ran it is gone), skips producers past the corpus' end, fails the sweep when a child
+/// fails, and finishes it when every trainer is done. A durable reminder re-activates the sweep itself
+/// after its silo is lost. Children report progress in between; the sweep keeps those reports in memory
+/// and persists only what a re-activation needs (finished trainers' results; finished producers' shard
+/// lists go to the catalog blobs).
+/// </summary>
+[RolePlacement(SiloRoles.Coordinator)]
+public sealed class SweepGrain(
+    [PersistentState("sweep", StorageNames.Default)] IPersistentState<SweepState> stored,
+    SweepOptions options, ClusterRoles roles, IBlobStore blobs, ILogger<SweepGrain> log) : Grain, ISweepGrain, IRemindable
+{
+    const string ReminderName = "tick";
+    readonly Dictionary<int, ProducerReport> _producers = [];
+    readonly Dictionary<string, TrainerReport> _trainers = [];
+    IGrainTimer? _timer;
+    SweepTelemetry? _telemetry;
+    string? _message;
+    bool _settled; // final, and every child confirmed final
+
+    string Name => this.GetPrimaryKeyString();
+    SweepSpec Spec => SweepSpecCache.Get(Name, stored.State.Spec);
+    int ProducerCount => Spec.EstimatedProducers;
+    IEnumerable<string> Sites => Spec.Sites.Select(s => Models.SiteSelection.FolderName(s.Layer, s.Site));
+
+    public override async Task OnActivateAsync(CancellationToken ct)
+    {
+        if (!stored.RecordExists) return;
+        foreach (var (site, r) in stored.State.FinishedTrainers) _trainers[site] = r;
+        foreach (var (index, r) in stored.State.FinishedProducers) _producers[index] = r;
+        await GrainFactory.GetGrain<ISweepIndexGrain>(ISweepIndexGrain.Key).AddAsync(Name);
+        if (!stored.State.Status.IsFinal())
+        {
+            await RestoreProducersAsync(ct);
+            await this.RegisterOrUpdateReminder(ReminderName, options.ReminderPeriod, options.ReminderPeriod);
+        }
+        StartTimer();
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken ct)
+    {
+        if (_telemetry != null) SaeClusterMetrics.Sweeps.Remove(_telemetry, stored.State.Status.IsFinal() ? SaeClusterMetrics.Linger : TimeSpan.Zero);
+        return Task.CompletedTask;
+    }
+
+    // finished producers' shard lists, from the catalog blobs the sweep wrote (no producer silo needed)
+    async Task RestoreProducersAsync(CancellationToken ct)
+    {
+        foreach (var (index, summary) in stored.State.FinishedProducers)
+        {
+            try
+            {
+                var shards = JsonSerializer.Deserialize<List<ShardRecord>>(await blobs.ReadAllAsync(SweepKeys.CatalogBlob(Name, index), ct)) ?? [];
+                _producers[index] = summary with { Shards = shards };
+            }
+            catch (BlobNotFoundException) { _producers.Remove(index); } // asked of the producer itself at the next tick
+        }
+    }
+
+    void StartTimer()
+    {
+        if (_timer != null || !stored.RecordExists) return;
+        _telemetry ??= SaeClusterMetrics.Sweeps.Add(new SweepTelemetry(Name));
+        _timer = this.RegisterGrainTimer(TickAsync, new GrainTimerCreationOptions(TimeSpan.Zero, options.Tick) { KeepAlive = true });
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (!stored.RecordExists || _settled)
+        {
+            await UnregisterTickAsync();
+            return;
+        }
+        StartTimer(); // being called is what re-activated us; the timer does the rest
+    }
+
+    async Task UnregisterTickAsync()
+    {
+        try
+        {
+            if (await this.GetReminder(ReminderName) is { } reminder) await this.UnregisterReminder(reminder);
+        }
+        catch (Exception e) when (TransientErrors.Is(e)) { log.LogWarning("{Sweep}: could not unregister its reminder ({Message}); its next tick does", Name, e.Message); }
+    }
+
+    public async Task<SubmitResult> SubmitAsync(string yaml)
+    {
+        if (stored.RecordExists) return new SubmitResult(false, stored.State.Status.Name());
+        var spec = SweepSpecCache.Get(Name, yaml);
+        stored.State = new SweepState { Spec = yaml, Submitted = DateTimeOffset.UtcNow, Status = WorkStatus.Running };
+        await stored.WriteStateAsync();
+        await GrainFactory.GetGrain<ISweepIndexGrain>(ISweepIndexGrain.Key).AddAsync(Name);
+        await this.RegisterOrUpdateReminder(ReminderName, options.ReminderPeriod, options.ReminderPeriod);
+        log.LogInformation("{Sweep}: submitted: {Producers} producer(s) × {Contexts} contexts, {Trainers} trainer(s) × {Saes} SAE(s)",
+            Name, spec.EstimatedProducers, spec.ContextsPerShard * spec.ShardsPerProducer, spec.Sites.Count, spec.Training.Saes.Count);
+        StartTimer();
+        return new SubmitResult(true, null);
+    }
+
+    public Task<string?> GetSpecAsync() => Task.FromResult(stored.RecordExists ? stored.State.Spec : null);
+
+    public Task ReportProducerAsync(ProducerReport report)
+    {
+        if (_producers.TryGetValue(report.Index, out var known) && known.Status.IsFinal() && !report.Status.IsFinal()) return Task.CompletedTask;
+        _producers[report.Index] = report;
+        return Task.CompletedTask;
+    }
+
+    public Task ReportTrainerAsync(TrainerReport report)
+    {
+        if (_trainers.TryGetValue(report.Site, out var known) && known.Status.IsFinal() && !report.Status.IsFinal()) return Task.CompletedTask;
+        _trainers[report.Site] = report;
+        return Task.CompletedTask;
+    }
+
+    async Task TickAsync()
+    {
+        if (!stored.RecordExists) return;
+        try
+        {
+            if (stored.State.Status == WorkStatus.Running) await DriveAsync();
+            else await SettleAsync();
+            if (stored.RecordExists) await PersistFinishedAsync();
+        }
+        catch (Exception e) when (TransientErrors.Is(e))
+        {
+            log.LogWarning("{Sweep}: tick failed ({Type}: {Message}); trying again", Name, e.GetType().Name, e.Message);
+            SaeClusterMetrics.Errors.Add(1, new("where", SaeClusterMetrics.SweepErrors), new("error", ErrorKinds.Of(e)));
+        }
+        Report();
+    }
+
+    async Task DriveAsync()
+    {
+        var spec = Spec;
+        bool producing = Enumerable.Range(0, ProducerCount).Any(i => !Final(i));
+        bool training = Sites.Any(s => !Final(s));
+        var missing = new List<string>();
+        if (producing && !roles.Available(SiloRoles.Producer)) missing.Add(SiloRoles.Producer);
+        if (training && !roles.Available(SiloRoles.Trainer)) missing.Add(SiloRoles.Trainer);
+        _message = missing.Count == 0 ? null : $"waiting: no silo in the cluster has the {string.Join(" or ", missing)} role (start one with --role {string.Join(",", missing)})";
+
+        // ping every unfinished child: it starts (or resumes from its checkpoint) wherever placement puts it
+        var pings = new List<Task>();
+        if (!missing.Contains(SiloRoles.Producer))
+            foreach (int i in Enumerable.Range(0, ProducerCount).Where(i => !Final(i)))
+                pings.Add(PingAsync(GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).StartAsync(), r => ReportProducerAsync(r), $"producer {i}"));
+        if (!missing.Contains(SiloRoles.Trainer))
+            foreach (string site in Sites.Where(s => !Final(s)))
+                pings.Add(PingAsync(GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, site)).StartAsync(), r => ReportTrainerAsync(r), $"trainer {site}"));
+        await Task.WhenAll(pings);
+
+        if (_trainers.Values.FirstOrDefault(t => t.Status == WorkStatus.Failed) is { } ft) { await FailAsync($"trainer {Name}/{ft.Site}: {ft.Error ?? "failed"}"); return; }
+        if (_producers.Values.FirstOrDefault(p => p.Status == WorkStatus.Failed) is { } fp) { await FailAsync($"producer {SweepKeys.Producer(Name, fp.Index)}: {fp.Error ?? "failed"}"); return; }
+
+        // the shard count is an estimate: once a producer found the corpus' end, the producers after it have nothing to do
+        if (CorpusEnd() is int end)
+        {
+            var skip = Enumerable.Range(0, ProducerCount).Where(i => i * spec.ShardsPerProducer >= end && !Final(i)).ToArray();
+            await Task.WhenAll(skip.Select(i => PingAsync(GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).EndAsync(WorkStatus.Cancelled),
+                r => ReportProducerAsync(r), $"producer {i}")));
+        }
+
+        if (Sites.All(s => _trainers.TryGetValue(s, out var t) && t.Status == WorkStatus.Done)) await FinishAsync();
+    }
+
+    async Task PingAsync<T>(Task<T> call, Func<T, Task> report, string what)
+    {
+        try { await report(await call.WaitAsync(options.PingTimeout)); }
+        catch (Exception e) when (e is TimeoutException || TransientErrors.Is(e))
+        {
+            log.LogDebug("{Sweep}: {What} did not answer ({Message})", Name, what, e.Message);
+        }
+    }
+
+    bool Final(int producer) => _producers.TryGetValue(producer, out var p) && p.Status.IsFinal();
+    bool Final(string site) => _trainers.TryGetValue(site, out var t) && t.Status.IsFinal();
+
+    int? CorpusEnd() => _producers.Values.Select(p => p.End).Where(e => e != null).Min();
+
+    // finished children whose reports are not yet durable: trainers' results into the state, producers' shard lists into catalog blobs
+    async Task PersistFinishedAsync()
+    {
+        var state = stored.State;
+        var newTrainers = _trainers.Values.Where(t => t.Status.IsFinal() && !state.FinishedTrainers.ContainsKey(t.Site)).ToArray();
+        var newProducers = _producers.Values.Where(p => p.Status.IsFinal() && !state.FinishedProducers.ContainsKey(p.Index)).ToArray();
+        if (newTrainers.Length == 0 && newProducers.Length == 0) return;
+        foreach (var p in newProducers.Where(_ => state.Status == WorkStatus.Running))
+        {
+            using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(p.Shards));
+            await blobs.PutAsync(SweepKeys.CatalogBlob(Name, p.Index), content);
+        }
+        foreach (var t in newTrainers) state.FinishedTrainers[t.Site] = t;
+        foreach (var p in newProducers) state.FinishedProducers[p.Index] = p with { Shards = [] };
+        await stored.WriteStateAsync();
+    }
+
+    async Task FailAsync(string error)
+    {
+        var state = stored.State;
+        state.Status = WorkStatus.Failed;
+        state.Error = error;
+        state.Finished = DateTimeOffset.UtcNow;
+        await stored.WriteStateAsync();
+        log.LogWarning("{Sweep}: failed: {Error}", Name, error);
+        await SettleAsync();
+    }
+
+    async Task FinishAsync()
+    {
+        // every SAE is written: producers still running past what training needed stop
+        await SettleAsync();
+        if (!Spec.KeepShards)
+        {
+            await blobs.DeletePrefixAsync(SweepKeys.ShardsPrefix(Name));
+            await blobs.DeletePrefixAsync(SweepKeys.CatalogPrefix(Name));
+        }
+        else await DeleteUncommittedShardsAsync();
+        var state = stored.State;
+        state.Status = WorkStatus.Done;
+        state.Finished = DateTimeOffset.UtcNow;
+        await stored.WriteStateAsync();
+        log.LogInformation("{Sweep}: done: {Trainers} trainer(s) finished", Name, _trainers.Count);
+    }
+
+    // shard blobs no committed state names (uploaded by activations that were stopped or superseded before they could commit)
+    async Task DeleteUncommittedShardsAsync()
+    {
+        var committed = _producers.Values.SelectMany(p => p.Shards).SelectMany(s => s.Sites.Values).Select(b => b.Blob).ToHashSet(StringComparer.Ordinal);
+        var orphans = new List<string>();
+        await foreach (var b in blobs.ListAsync(SweepKeys.ShardsPrefix(Name))) if (!committed.Contains(b.Name)) orphans.Add(b.Name);
+        foreach (string o in orphans) await blobs.DeleteAsync(o);
+        if (orphans.Count > 0) log.LogInformation("{Sweep}: deleted {Count} shard blob(s) that no producer committed", Name, orphans.Count);
+    }
+
+    // ends every child not known to be final (cancel, failure, or leftovers past done); settled once all are
+    async Task SettleAsync()
+    {
+        var ends = new List<Task>();
+        foreach (int i in Enumerable.Range(0, ProducerCount).Where(i => !Final(i)))
+            ends.Add(PingAsync(GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).EndAsync(WorkStatus.Cancelled), r => ReportProducerAsync(r), $"producer {i}"));
+        foreach (string site in Sites.Where(s => !Final(s)))
+            ends.Add(PingAsync(GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, site)).EndAsync(WorkStatus.Cancelled), r => ReportTrainerAsync(r), $"trainer {site}"));
+        await Task.WhenAll(ends);
+        if (stored.State.Status.IsFinal() && Enumerable.Range(0, ProducerCount).All(Final) && Sites.All(Final) && !_settled)
+        {
+            _settled = true;
+            await UnregisterTickAsync();
+            _timer?.Dispose();
+            _timer = null;
+        }
+    }
+
+    public async Task<bool> CancelAsync()
+    {
+        if (!stored.RecordExists) { DeactivateOnIdle(); return false; }
+        if (stored.State.Status.IsFinal()) return true;
+        var state = stored.State;
+        state.Status = WorkStatus.Cancelled;
+        state.Finished = DateTimeOffset.UtcNow;
+        await stored.WriteStateAsync();
+        log.LogInformation("{Sweep}: cancelled", Name);
+        await SettleAsync();
+        Report();
+        return true;
+    }
+
+    public async Task<bool> DeleteAsync()
+    {
+        if (!stored.RecordExists) { DeactivateOnIdle(); return false; }
+        if (!stored.State.Status.IsFinal()) await CancelAsync();
+        else await SettleAsync();
+        var forget = Enumerable.Range(0, ProducerCount).Select(i => GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).ForgetAsync())
+            .Concat(Sites.Select(s => GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, s)).ForgetAsync()));
+        await Task.WhenAll(forget);
+        int deleted = await blobs.DeletePrefixAsync(SweepKeys.BlobPrefix(Name));
+        await GrainFactory.GetGrain<ISweepIndexGrain>(ISweepIndexGrain.Key).RemoveAsync(Name);
+        await UnregisterTickAsync();
+        _timer?.Dispose();
+        _timer = null;
+        await stored.ClearStateAsync();
+        if (_telemetry != null) { SaeClusterMetrics.Sweeps.Remove(_telemetry, TimeSpan.Zero); _telemetry = null; }
+        _producers.Clear();
+        _trainers.Clear();
+        log.LogInformation("{Sweep}: deleted ({Blobs} blob(s))", Name, deleted);
+        DeactivateOnIdle();
+        return true;
+    }
+
+    public Task<ShardCatalog> GetCatalogAsync(string site)
+    {
+        var shards = new Dictionary<int, ShardEntry>();
+        foreach (var p in _producers.Values)
+            foreach (var s in p.Shards)
+                if (s.Sites.TryGetValue(site, out var blob)) shards[s.Index] = new ShardEntry(blob.Blob, s.Rows, blob.Sha256);
+        var spec = Spec;
+        int? end = CorpusEnd();
+        // complete when every producer has finished: done, or skipped because it starts past the corpus' end
+        bool complete = Enumerable.Range(0, ProducerCount).All(i => _producers.TryGetValue(i, out var p)
+            && (p.Status == WorkStatus.Done || p.Status == WorkStatus.Cancelled && end != null && i * spec.ShardsPerProducer >= end));
+        return Task.FromResult(new ShardCatalog(shards, complete, Math.Min(spec.EstimatedShards, end ?? int.MaxValue)));
+    }
+
+    public Task<SweepStatus?> GetStatusAsync()
+    {
+        if (!stored.RecordExists) { DeactivateOnIdle(); return Task.FromResult<SweepStatus?>(null); }
+        var state = stored.State;
+        var spec = Spec;
+        long total = spec.Training.TotalSteps * spec.Training.BatchSize;
+        var trainers = Sites.Select(site => _trainers.TryGetValue(site, out var t)
+                ? new TrainerStatus(site, t.Status.Name(), t.Phase, t.Tokens, t.TotalTokens, t.TokensPerSecond, t.Silo,
+                    [.. t.Saes.Select(s => new SaeStatus(s.Name, s.L0, s.Fvu, s.DeadFraction, s.Loss, s.Output))], t.Error)
+                : new TrainerStatus(site, state.Status == WorkStatus.Running ? "pending" : "cancelled", "queued", 0, total, 0, null, [], null))
+            .ToArray();
+        var producers = _producers.Values.ToArray();
+        return Task.FromResult<SweepStatus?>(new SweepStatus(Name, state.Status.Name(), state.Submitted, state.Finished, state.Error,
+            ProducerCount, producers.Count(p => p.Status == WorkStatus.Done), producers.Sum(p => p.Tokens), spec.ProducedTokens, trainers,
+            state.Status == WorkStatus.Running ? _message : null));
+    }
+
+    public Task<IReadOnlyList<WorkView>> GetWorkAsync()
+    {
+        if (!stored.RecordExists) return Task.FromResult<IReadOnlyList<WorkView>>([]);
+        var state = stored.State;
+        var list = new List<WorkView> { new(Name, "sweep", state.Status.Name(), 0, null, state.Status.Name(), 0, null, 0, state.Error, state.Spec) };
+        foreach (int i in Enumerable.Range(0, ProducerCount))
+            list.Add(_producers.TryGetValue(i, out var p)
+                ? new WorkView(SweepKeys.Producer(Name, i), SiloRoles.Producer, p.Status.Name(), p.Epoch, p.Silo, p.Phase, p.Tokens, null, 0, p.Error)
+                : new WorkView(SweepKeys.Producer(Name, i), SiloRoles.Producer, "pending", 0, null, "queued", 0, null, 0, null));
+        foreach (string site in Sites)
+            list.Add(_trainers.TryGetValue(site, out var t)
+                ? new WorkView(SweepKeys.Trainer(Name, site), SiloRoles.Trainer, t.Status.Name(), t.Epoch, t.Silo, t.Phase, t.Tokens, t.Checkpoint, t.CheckpointStep, t.Error)
+                : new WorkView(SweepKeys.Trainer(Name, site), SiloRoles.Trainer, "pending", 0, null, "queued", 0, null, 0, null));
+        return Task.FromResult<IReadOnlyList<WorkView>>(list);
+    }
+
+    // /metrics: the sweep's state and progress (tokens trained over tokens to train), and its work by kind and state
+    void Report()
+    {
+        if (_telemetry == null || !stored.RecordExists) return;
+        var state = stored.State;
+        long trained = 0, total = 0;
+        foreach (var t in _trainers.Values)
+        {
+            total += t.TotalTokens;
+            trained += t.Status == WorkStatus.Done ? t.TotalTokens : Math.Min(t.TotalTokens, t.Tokens);
+        }
+        _telemetry.Progress = state.Status == WorkStatus.Done ? 1 : total > 0 ? (double)trained / total : 0;
+        _telemetry.State = state.Status.Name();
+        var counts = new Dictionary<(string Kind, string State), int>();
+        foreach (int i in Enumerable.Range(0, ProducerCount))
+        {
+            var key = (SiloRoles.Producer, _producers.TryGetValue(i, out var p) ? p.Status.Name() : "pending");
+            counts[key] = counts.GetValueOrDefault(key) + 1;
+        }
+        foreach (string site in Sites)
+        {
+            var key = (SiloRoles.Trainer, _trainers.TryGetValue(site, out var t) ? t.Status.Name() : "pending");
+            counts[key] = counts.GetValueOrDefault(key) + 1;
+        }
+        _telemetry.Actors = counts;
+    }
+}
