@@ -3,10 +3,10 @@ using SaeCluster.Grains;
 namespace SaeCluster.Silo;
 
 /// <summary>
-/// saecluster-silo: one silo of the cluster. Opens the cluster and blob stores, runs the actor runtime
-/// (claims coordinators, producers and trainers as its slots allow) and serves the HTTP API that saectl
-/// talks to. SIGTERM / Ctrl-C shut it down gracefully: activations checkpoint and hand their leases back
-/// before the process exits.
+/// saecluster-silo: one silo of the cluster (an Orleans silo with the roles it is given) serving the HTTP
+/// API that saectl talks to, or with <c>--role api</c> an API-only Orleans client of the cluster. Applies the
+/// PostgreSQL schema at start-up (idempotent), opens the blob store, and runs until SIGTERM / Ctrl-C, when
+/// running work checkpoints and hands back before the process exits.
 /// </summary>
 public static class Program
 {
@@ -15,13 +15,9 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "drain") return await DrainCommand.RunAsync(args[1..], Environment.GetEnvironmentVariable);
+        bool dbInit = args.Length > 1 && args[0] == "db" && args[1] == "init";
         SiloSettings settings;
-        SiloOptions? runtimeOptions;
-        try
-        {
-            settings = SiloSettings.Parse(args, Environment.GetEnvironmentVariable);
-            runtimeOptions = settings.RuntimeOptions();
-        }
+        try { settings = SiloSettings.Parse(dbInit ? args[2..] : args, Environment.GetEnvironmentVariable); }
         catch (Exception e) when (e is SiloUsageException or ArgumentException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
@@ -33,27 +29,33 @@ public static class Program
             return 0;
         }
 
-        IClusterStore clusterStore;
-        IBlobStore blobs;
-        string clusterName = ClusterStores.Mask(settings.Cluster);
-        try
+        // --wait-seconds: a store starting next to the silo (a pod beside its database) is retried until then
+        var waitUntil = DateTime.UtcNow + settings.StoreWait;
+        if (settings.Location.IsPostgres)
         {
-            clusterStore = ClusterStores.Open(settings.Cluster);
-            blobs = BlobStores.Open(settings.Blobs, settings.Container);
+            if (await OpenAsync(ct => OrleansPostgresSchema.ApplyAsync(settings.Location.PostgresConnectionString!, ct), $"the cluster store {settings.Location.Display}", waitUntil) is { } storeError)
+            {
+                Console.Error.WriteLine($"error: cannot open the cluster store {settings.Location.Display}: {ClusterLocation.Mask(storeError)}");
+                return Failed;
+            }
         }
+        else if (dbInit)
+        {
+            Console.Error.WriteLine($"error: db init: --cluster {settings.Location.Display} is a folder, not PostgreSQL (a folder needs no schema)");
+            return Usage;
+        }
+        if (dbInit)
+        {
+            Console.Out.WriteLine($"schema applied to {settings.Location.Display}");
+            return 0;
+        }
+
+        IBlobStore blobs;
+        try { blobs = BlobStores.Open(settings.Blobs, settings.Container); }
         catch (ArgumentException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return Usage;
-        }
-
-        await using var store = clusterStore;
-        // --wait-seconds: a store starting next to the silo (a pod beside its database) is retried until then
-        var waitUntil = DateTime.UtcNow + settings.StoreWait;
-        if (await OpenAsync(store.InitializeAsync, $"the cluster store {clusterName}", waitUntil) is { } storeError)
-        {
-            Console.Error.WriteLine($"error: cannot open the cluster store {clusterName}: {ClusterStores.Mask(storeError)}");
-            return Failed;
         }
         if (await OpenAsync(blobs.InitializeAsync, $"the blob store {blobs.Location}", waitUntil) is { } blobError)
         {
@@ -61,7 +63,7 @@ public static class Program
             return Failed;
         }
 
-        var app = SiloHost.Build(settings, runtimeOptions, store, blobs, clusterName);
+        var app = SiloHost.Build(settings, blobs);
         try
         {
             await app.RunAsync();
@@ -71,6 +73,11 @@ public static class Program
             Console.Error.WriteLine($"error: cannot listen on {string.Join(";", settings.Urls)}: {e.Message}");
             return Failed;
         }
+        catch (Exception e) when (e is OrleansException or System.Net.Sockets.SocketException || e.InnerException is System.Net.Sockets.SocketException)
+        {
+            Console.Error.WriteLine($"error: cannot start the silo {settings.Id} (silo port {settings.SiloPort}, gateway port {settings.GatewayPort}): {Reason(e)}");
+            return Failed;
+        }
         finally
         {
             await app.DisposeAsync();
@@ -78,8 +85,8 @@ public static class Program
         return Environment.ExitCode;
     }
 
-    // Initialises a store (60 s per attempt); transient failures are retried until waitUntil. Null when it answered, else why not.
-    static async Task<string?> OpenAsync(Func<CancellationToken, Task> initialize, string what, DateTime waitUntil)
+    // Opens a store (60 s per attempt); transient failures are retried until waitUntil. Null when it answered, else why not.
+    static async Task<string?> OpenAsync(Func<CancellationToken, Task> open, string what, DateTime waitUntil)
     {
         var pause = TimeSpan.FromSeconds(1);
         while (true)
@@ -87,12 +94,12 @@ public static class Program
             using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             try
             {
-                await initialize(attempt.Token);
+                await open(attempt.Token);
                 return null;
             }
-            catch (Exception e) when (DateTime.UtcNow + pause < waitUntil && (SiloRuntime.IsTransient(e) || e is OperationCanceledException))
+            catch (Exception e) when (DateTime.UtcNow + pause < waitUntil && (TransientErrors.Is(e) || e is OperationCanceledException))
             {
-                Console.Error.WriteLine($"waiting for {ClusterStores.Mask(what)}: {ClusterStores.Mask(Reason(e))}; retrying for {(waitUntil - DateTime.UtcNow).TotalSeconds:F0} s more");
+                Console.Error.WriteLine($"waiting for {ClusterLocation.Mask(what)}: {ClusterLocation.Mask(Reason(e))}; retrying for {(waitUntil - DateTime.UtcNow).TotalSeconds:F0} s more");
                 await Task.Delay(pause);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }

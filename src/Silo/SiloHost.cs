@@ -1,59 +1,66 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Net.Http.Headers;
+using Npgsql;
+using OpenTelemetry.Metrics;
+using Orleans.Dashboard;
 using SaeCluster.Grains;
 using SaeCluster.Sae;
 
 namespace SaeCluster.Silo;
 
-/// <summary>The ASP.NET Core host of a silo: the runtime as a hosted service, and the HTTP API.</summary>
+/// <summary>
+/// The process of a silo: an Orleans silo (or, with <c>--role api</c>, an Orleans client reaching the
+/// cluster through its gateways) co-hosted with ASP.NET Core, which serves the HTTP API through the grain
+/// factory, /healthz, /metrics (OpenTelemetry's Prometheus exporter) and the Orleans Dashboard.
+/// </summary>
 public static class SiloHost
 {
     const int MaxSweepBytes = 1 << 20;
+    const string TokenCookie = "saecluster-token";
     static readonly string[] YamlTypes = ["text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml", "text/plain"];
 
-    public static WebApplication Build(SiloSettings settings, SiloOptions? runtimeOptions, IClusterStore store, IBlobStore blobs, string clusterName)
+    public static WebApplication Build(SiloSettings settings, IBlobStore blobs)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseUrls(settings.Urls);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff "; o.UseUtcTimestamp = true; });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning);
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.Services.Configure<HostOptions>(o =>
         {
-            o.ShutdownTimeout = (runtimeOptions?.ShutdownGrace ?? TimeSpan.Zero) + TimeSpan.FromSeconds(15);
+            o.ShutdownTimeout = settings.Grace + TimeSpan.FromSeconds(20);
             o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
         });
 
-        builder.Services.AddSingleton(_ => SaeClusterMetrics.CreateCollector());
-        var service = new SweepService(store, blobs);
-        builder.Services.AddSingleton(service);
+        var config = settings.ClusterConfig();
+        if (settings.ApiOnly) builder.UseOrleansClient(client => client.UseSaeCluster(config).AddDashboard());
+        else builder.UseOrleans(silo => silo.UseSaeCluster(config, blobs).AddDashboard());
+        if (settings.Location.IsPostgres) builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(settings.Location.PostgresConnectionString!));
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddSaeClusterMeters("saecluster-silo", settings.Id).AddPrometheusExporter());
         builder.Services.AddSingleton(settings);
-        builder.Services.AddSingleton(sp =>
-        {
-            if (runtimeOptions == null) return new SiloWorker(null, sp.GetRequiredService<ILogger<SiloWorker>>());
-            var runtimeLog = sp.GetRequiredService<ILoggerFactory>().CreateLogger("SaeCluster.Silo.Runtime");
-            var runtime = new SiloRuntime(runtimeOptions, store, blobs, SweepActors.Create, line =>
-                runtimeLog.Log(line.Contains("failed", StringComparison.Ordinal) || line.Contains("unavailable", StringComparison.Ordinal) || line.Contains("lease lost", StringComparison.Ordinal)
-                    ? LogLevel.Warning : LogLevel.Information, "{Line}", line));
-            return new SiloWorker(runtime, sp.GetRequiredService<ILogger<SiloWorker>>());
-        });
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SiloWorker>());
+        builder.Services.AddSingleton<DrainState>();
+        builder.Services.AddSingleton(sp => new SweepService(sp.GetRequiredService<IGrainFactory>()));
 
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SaeCluster.Silo");
-        var worker = app.Services.GetRequiredService<SiloWorker>();
-        var metrics = app.Services.GetRequiredService<MetricsCollector>(); // listening from now on, before the runtime starts
+        var service = app.Services.GetRequiredService<SweepService>();
+        var drain = app.Services.GetRequiredService<DrainState>();
+        var grains = app.Services.GetRequiredService<IGrainFactory>();
+        var work = settings.ApiOnly ? null : app.Services.GetRequiredService<SiloWork>();
         var lifetime = app.Lifetime;
+        string mode = settings.ApiOnly ? "API only (an Orleans client of the cluster)" : $"roles {string.Join(",", settings.Roles)}, slots {WorkOptions.Describe(settings.Slots)}";
         lifetime.ApplicationStarted.Register(() =>
-            log.LogInformation("silo {Id}: cluster store {Cluster}, blob store {Blobs}, data root {DataRoot}, {Mode}{Auth}",
-                settings.Id, clusterName, blobs.Location, settings.DataRoot,
-                runtimeOptions == null ? "API only" : $"slots {SiloOptions.Describe(runtimeOptions.Slots)}",
+            log.LogInformation("silo {Id}: cluster {Cluster}, blob store {Blobs}, data root {DataRoot}, {Mode}{Auth}",
+                settings.Id, settings.Location.Display, blobs.Location, settings.DataRoot, mode,
                 settings.Token == null ? " (no token: the API is open)" : ", bearer token required"));
+        lifetime.ApplicationStopped.Register(() => log.LogInformation("silo {Id} stopped", settings.Id));
 
-        // errors inside /api: JSON {error}; a store outage is 503, not a stack trace
+        // errors inside /api: JSON {error}; an unreachable store or silo is 503, not a stack trace
         app.Use(async (ctx, next) =>
         {
             try { await next(); }
@@ -63,21 +70,31 @@ public static class SiloHost
             }
             catch (Exception e) when (!ctx.Response.HasStarted && !ctx.RequestAborted.IsCancellationRequested)
             {
-                bool transient = SiloRuntime.IsTransient(e);
-                if (transient) log.LogWarning("{Method} {Path}: store unavailable: {Message}", ctx.Request.Method, ctx.Request.Path, e.Message);
+                var (status, message) = Describe(e, drain);
+                if (status == StatusCodes.Status503ServiceUnavailable) log.LogWarning("{Method} {Path}: {Message}", ctx.Request.Method, ctx.Request.Path, message);
                 else log.LogError(e, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
-                await Error(transient ? $"store unavailable: {ClusterStores.Mask(e.Message)}" : $"{e.GetType().Name}: {e.Message}",
-                    transient ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status500InternalServerError).ExecuteAsync(ctx);
+                await Error(message, status).ExecuteAsync(ctx);
             }
         });
 
-        // bearer token on /api (not /healthz)
+        // bearer token on /api and /dashboard (not /healthz, /metrics); a browser opens /dashboard?token=… once and keeps a cookie
         if (settings.Token != null)
         {
             byte[] expected = SHA256.HashData(Encoding.UTF8.GetBytes(settings.Token));
             app.Use(async (ctx, next) =>
             {
-                if (ctx.Request.Path.StartsWithSegments("/api") && !TokenMatches(ctx.Request.Headers.Authorization.ToString(), expected))
+                bool api = ctx.Request.Path.StartsWithSegments("/api"), dashboard = ctx.Request.Path.StartsWithSegments("/dashboard");
+                if (!api && !dashboard) { await next(); return; }
+                string header = ctx.Request.Headers.Authorization.ToString();
+                bool ok = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && Matches(header["Bearer ".Length..].Trim(), expected)
+                    || ctx.Request.Cookies.TryGetValue(TokenCookie, out var cookie) && Matches(cookie, expected);
+                if (!ok && dashboard && ctx.Request.Query.TryGetValue("token", out var query) && Matches(query.ToString(), expected))
+                {
+                    ctx.Response.Cookies.Append(TokenCookie, query.ToString(), new CookieOptions { HttpOnly = true, SameSite = Microsoft.AspNetCore.Http.SameSiteMode.Strict, Path = "/dashboard" });
+                    ctx.Response.Redirect(ctx.Request.PathBase + ctx.Request.Path);
+                    return;
+                }
+                if (!ok)
                 {
                     ctx.Response.Headers.WWWAuthenticate = "Bearer";
                     await Error("missing or wrong bearer token", StatusCodes.Status401Unauthorized).ExecuteAsync(ctx);
@@ -87,35 +104,49 @@ public static class SiloHost
             });
         }
 
-        TimeSpan lease = runtimeOptions?.Lease ?? settings.Lease;
-
-        // ok when the cluster store answers and (unless API-only) the runtime loop heartbeats: the runtime
-        // writes this silo's membership row every third of a lease, so a row older than 3 leases means a
-        // stuck or dead loop
+        // ready: not draining, this silo is Active in the membership (a client: a gateway answers), and a PostgreSQL store answers
         app.MapGet("/healthz", async (CancellationToken ct) =>
         {
             if (lifetime.ApplicationStopping.IsCancellationRequested) return Unhealthy("shutting down");
-            if (worker.Draining) return Unhealthy(worker.Ended ? "drained: runs no actors until restarted" : "draining");
-            if (worker.Fault != null) return Unhealthy($"runtime loop failed: {worker.Fault}");
-            if (worker.Runtime != null && worker.Ended) return Unhealthy("runtime loop has ended");
+            if (drain.Draining) return Unhealthy(drain.Drained ? "drained: runs no work until restarted" : "draining");
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(5));
-            IReadOnlyList<SiloInfo> live;
-            try { live = await store.SilosAsync(3 * lease, timeout.Token); }
-            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            if (work != null)
             {
-                return Unhealthy($"cluster store {clusterName} does not answer ({(e is OperationCanceledException ? "no answer within 5 s" : ClusterStores.Mask(e.Message))})");
+                var self = app.Services.GetRequiredService<ILocalSiloDetails>().SiloAddress;
+                var status = app.Services.GetRequiredService<IClusterMembershipService>().CurrentSnapshot.GetSiloStatus(self);
+                if (status != SiloStatus.Active) return Unhealthy($"silo is {status.ToString().ToLowerInvariant()} in the cluster membership");
             }
-            if (worker.Runtime != null && !live.Any(s => s.Id == settings.Id) && DateTime.UtcNow - worker.Started > 3 * lease)
-                return Unhealthy($"runtime loop has not heartbeated for {3 * lease.TotalSeconds:F0} s");
+            else
+            {
+                try { await grains.GetGrain<IClusterInfoGrain>(0).GetSilosAsync().WaitAsync(timeout.Token); }
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    return Unhealthy($"no silo of the cluster answers ({(e is OperationCanceledException ? "no answer within 5 s" : e.Message)})");
+                }
+            }
+            if (app.Services.GetService<NpgsqlDataSource>() is { } db)
+            {
+                try
+                {
+                    await using var cmd = db.CreateCommand("SELECT 1");
+                    await cmd.ExecuteScalarAsync(timeout.Token);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    return Unhealthy($"cluster store {settings.Location.Display} does not answer ({(e is OperationCanceledException ? "no answer within 5 s" : ClusterLocation.Mask(e.Message))})");
+                }
+            }
             return Results.Text("ok\n", "text/plain");
         });
 
         // liveness: the process serves HTTP (a store outage is for readiness to report, not a reason to restart)
         app.MapGet("/healthz/live", () => Results.Text("ok\n", "text/plain"));
 
-        // Prometheus text exposition of every SaeCluster instrument, process and GC metrics included (no token, like /healthz)
-        app.MapGet("/metrics", () => Results.Text(metrics.Scrape(), MetricsCollector.ContentType));
+        // Prometheus text exposition (OpenTelemetry exporter): our meters, GEMM's and Orleans' (no token, like /healthz)
+        app.MapPrometheusScrapingEndpoint("/metrics");
+
+        app.MapOrleansDashboard("/dashboard");
 
         var api = app.MapGroup("/api");
 
@@ -151,67 +182,81 @@ public static class SiloHost
 
         api.MapDelete("/sweeps/{id}", async (string id, CancellationToken ct) =>
         {
-            if (await store.GetAsync(SweepKeys.Coordinator(id), ct) == null) return NoSweep(id);
-            await service.DeleteAsync(id, ct);
+            if (!await service.DeleteAsync(id, ct)) return NoSweep(id);
             log.LogInformation("sweep {Id} deleted", id);
             return Results.NoContent();
         });
 
         api.MapGet("/sweeps/{id}/actors", async (string id, CancellationToken ct) =>
+            await service.GetWorkAsync(id, ct) is { Count: > 0 } list ? Json(list) : NoSweep(id));
+
+        // every active silo of the cluster with its roles and slots, as the membership and silo metadata have them
+        api.MapGet("/silos", async (CancellationToken ct) =>
         {
-            var actors = await store.ListAsync(SweepKeys.Prefix(id), null, ct);
-            if (!actors.Any(a => a.Key == SweepKeys.Coordinator(id))) return NoSweep(id);
-            return Json(actors.Select(a => new ActorView(a.Key, a.Kind, a.Capability, SweepService.StateName(a.Status), a.Epoch, a.Owner, a.LeaseExpires, ActorState.Parse(a.State))));
+            var silos = await grains.GetGrain<IClusterInfoGrain>(0).GetSilosAsync().WaitAsync(ct);
+            return Json(silos.Select(s => new
+            {
+                id = s.Name, address = s.Address, status = s.Status.ToLowerInvariant(),
+                roles = (s.Metadata.GetValueOrDefault(SiloRoles.RoleKey) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries),
+                slots = s.Metadata.GetValueOrDefault(SiloRoles.SlotsKey), metadata = s.Metadata,
+            }));
         });
 
-        // stop claiming, checkpoint and hand every lease back, keep serving: `saecluster-silo drain` (a pod's preStop) calls it
-        api.MapPost("/silo/drain", async (CancellationToken ct) =>
-        {
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            int handedBack = await worker.DrainAsync(ct);
-            return Json(new { drained = true, handedBack, seconds = Math.Round(sw.Elapsed.TotalSeconds, 2) });
-        });
-
-        api.MapGet("/silos", async (CancellationToken ct) => Json(await store.SilosAsync(3 * lease, ct)));
-
-        api.MapGet("/silo", async (CancellationToken ct) => Json(new
+        // this process: its roles and slots, and the work it runs now
+        api.MapGet("/silo", () => Json(new
         {
             id = settings.Id,
-            apiOnly = worker.Runtime == null,
-            slots = runtimeOptions?.Slots ?? new Dictionary<string, int>(),
-            leaseSeconds = lease.TotalSeconds,
-            dataRoot = settings.DataRoot,
-            started = new DateTimeOffset(worker.Started),
-            lastHeartbeat = (await store.SilosAsync(TimeSpan.FromDays(3650), ct)).FirstOrDefault(s => s.Id == settings.Id)?.Heartbeat,
-            activations = worker.Runtime?.Activations ?? [],
-            activationsStarted = worker.Runtime?.ActivationsStarted ?? 0,
-            leasesLost = worker.Runtime?.LeasesLost ?? 0,
+            apiOnly = settings.ApiOnly,
+            roles = settings.Roles,
+            slots = settings.ApiOnly ? new Dictionary<string, int>() : settings.Slots,
+            drained = drain.Drained,
+            activations = (work?.Activations ?? []).Select(a => new { key = a.Key, kind = a.Kind, epoch = a.Epoch, started = a.Started, running = a.HasSlot }),
+            activationsStarted = work?.Started ?? 0,
+            leasesLost = work?.Fenced ?? 0,
         }));
+
+        // stop running work (it checkpoints and hands back, other silos take it over) and keep serving: `saecluster-silo drain`, a pod's preStop
+        api.MapPost("/silo/drain", async (CancellationToken ct) =>
+        {
+            if (work == null) return Json(new { handedBack = 0, seconds = 0.0 });
+            int held = work.Activations.Count;
+            var sw = Stopwatch.StartNew();
+            if (!drain.Draining)
+            {
+                drain.Begin();
+                log.LogInformation("draining: stopping the silo's {Count} running piece(s) of work (they checkpoint and hand back); the API keeps serving", held);
+                await app.Services.GetRequiredService<Orleans.Runtime.Silo>().StopAsync(ct);
+                drain.Finish();
+                log.LogInformation("drained in {Seconds:F1} s", sw.Elapsed.TotalSeconds);
+            }
+            return Json(new { handedBack = held, seconds = Math.Round(sw.Elapsed.TotalSeconds, 2) });
+        });
 
         return app;
     }
 
-    /// <summary>One actor of a sweep as GET /api/sweeps/{id}/actors shows it (state parsed as JSON).</summary>
-    public sealed record ActorView(string Key, string Kind, string? Capability, string Status, long Epoch, string? Owner, DateTimeOffset? LeaseExpires, JsonObject State);
+    static bool Matches(string token, byte[] expected) =>
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), expected);
 
-    static IResult Json(object? value, int status = StatusCodes.Status200OK) =>
-        Results.Json(value, SweepJson.Options, "application/json; charset=utf-8", status);
+    // an exception from the grain side, as the API says it
+    static (int Status, string Message) Describe(Exception e, DrainState drain)
+    {
+        if (drain.Drained) return (StatusCodes.Status503ServiceUnavailable, "this silo is drained: ask another silo of the cluster");
+        if (e is OrleansException && e.Message.Contains("No active nodes are compatible", StringComparison.Ordinal))
+            return (StatusCodes.Status503ServiceUnavailable, $"no silo in the cluster can run this ({(e.Message.Contains("sweep", StringComparison.OrdinalIgnoreCase) ? "sweeps need a silo with --role coordinator" : e.Message)})");
+        if (TransientErrors.Is(e) || e is TimeoutException) return (StatusCodes.Status503ServiceUnavailable, $"cluster unavailable: {ClusterLocation.Mask(e.Message)}");
+        return (StatusCodes.Status500InternalServerError, $"{e.GetType().Name}: {e.Message}");
+    }
 
-    static IResult Error(string message, int status) => Json(new { error = message }, status);
+    static IResult Unhealthy(string why) => Results.Text(why + "\n", "text/plain", statusCode: StatusCodes.Status503ServiceUnavailable);
+
+    static IResult Json(object? value, int status = StatusCodes.Status200OK) => Results.Json(value, SweepJson.Options, statusCode: status);
+
+    static IResult Error(string message, int status) => Results.Json(new { error = message }, SweepJson.Options, statusCode: status);
 
     static IResult NoSweep(string id) => Error($"no sweep '{id}'", StatusCodes.Status404NotFound);
 
-    static IResult Unhealthy(string reason) => Results.Text(reason + "\n", "text/plain", Encoding.UTF8, StatusCodes.Status503ServiceUnavailable);
-
-    // constant time over the hashes: neither the token's content nor its length leaks through timing
-    static bool TokenMatches(string header, byte[] expected)
-    {
-        const string scheme = "Bearer ";
-        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) return false;
-        byte[] given = SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()));
-        return CryptographicOperations.FixedTimeEquals(given, expected);
-    }
-
+    // reads at most MaxSweepBytes + 1 characters, so a larger body is refused without being buffered
     static async Task<string> ReadTextAsync(HttpRequest req, CancellationToken ct)
     {
         var limit = req.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>();

@@ -3,6 +3,9 @@ namespace SaeCluster.Grains;
 /// <summary>Opens the blob store a configuration names.</summary>
 public static class BlobStores
 {
+    /// <summary>True when <paramref name="location"/> is an Azure Storage connection string (not a folder).</summary>
+    public static bool IsAzureConnectionString(string location) => AzureConnectionString.LooksLikeConnectionString(location);
+
     /// <summary>
     /// A folder path or <c>file:</c> URI gives a <see cref="LocalBlobStore"/> (with <paramref name="container"/>,
     /// if given, as a subfolder); an Azure connection string (one with AccountName=, UseDevelopmentStorage= or

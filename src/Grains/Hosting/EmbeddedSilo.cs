@@ -13,9 +13,9 @@ namespace SaeCluster.Grains;
 public sealed class EmbeddedSilo : IAsyncDisposable
 {
     readonly IHost _host;
-    readonly FileStream _lock;
+    readonly FileStream? _lock;
 
-    EmbeddedSilo(IHost host, FileStream folderLock)
+    EmbeddedSilo(IHost host, FileStream? folderLock)
     {
         _host = host;
         _lock = folderLock;
@@ -29,15 +29,9 @@ public sealed class EmbeddedSilo : IAsyncDisposable
     public SiloWork Work { get; }
     public IServiceProvider Services => _host.Services;
 
-    public static async Task<EmbeddedSilo> StartAsync(string folder, IBlobStore blobs, WorkOptions work, Action<string>? log = null,
-        SweepOptions? sweeps = null, string name = "embedded", IReadOnlyList<string>? roles = null, CancellationToken ct = default)
-    {
-        folder = Path.GetFullPath(folder);
-        Directory.CreateDirectory(folder);
-        FileStream folderLock;
-        try { folderLock = new FileStream(Path.Combine(folder, "silo.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-        catch (IOException) { throw new IOException($"{folder} is in use by another silo (saectl run) on this machine"); }
-        var config = new ClusterConfig
+    public static Task<EmbeddedSilo> StartAsync(string folder, IBlobStore blobs, WorkOptions work, Action<string>? log = null,
+        SweepOptions? sweeps = null, string name = "embedded", IReadOnlyList<string>? roles = null, CancellationToken ct = default) =>
+        StartAsync(new ClusterConfig
         {
             Location = ClusterLocation.Local(folder),
             ServiceId = "saecluster-embedded",
@@ -48,7 +42,18 @@ public sealed class EmbeddedSilo : IAsyncDisposable
             GatewayPort = FreePorts.Next(),
             Work = work,
             Sweeps = sweeps ?? new SweepOptions(),
-        };
+        }, blobs, log, ct);
+
+    /// <summary>A silo in this process on any cluster location (a PostgreSQL one must have its schema applied).</summary>
+    public static async Task<EmbeddedSilo> StartAsync(ClusterConfig config, IBlobStore blobs, Action<string>? log = null, CancellationToken ct = default)
+    {
+        FileStream? folderLock = null;
+        if (config.Location.Folder is { } folder)
+        {
+            Directory.CreateDirectory(folder);
+            try { folderLock = new FileStream(Path.Combine(folder, "silo.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            catch (IOException) { throw new IOException($"{folder} is in use by another silo (saectl run) on this machine"); }
+        }
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
         if (log != null)
@@ -58,14 +63,14 @@ public sealed class EmbeddedSilo : IAsyncDisposable
             builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
             builder.Logging.AddFilter("Polly", LogLevel.Warning);
         }
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = work.Grace + TimeSpan.FromSeconds(15));
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = config.Work.Grace + TimeSpan.FromSeconds(15));
         builder.UseOrleans(silo => silo.UseSaeCluster(config, blobs));
         var host = builder.Build();
         try { await host.StartAsync(ct); }
         catch
         {
             host.Dispose();
-            folderLock.Dispose();
+            folderLock?.Dispose();
             throw;
         }
         return new EmbeddedSilo(host, folderLock);
@@ -78,6 +83,6 @@ public sealed class EmbeddedSilo : IAsyncDisposable
     {
         try { await _host.StopAsync(); } catch (OperationCanceledException) { }
         _host.Dispose();
-        await _lock.DisposeAsync();
+        if (_lock != null) await _lock.DisposeAsync();
     }
 }

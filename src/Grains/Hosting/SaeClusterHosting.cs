@@ -1,6 +1,5 @@
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
-using Npgsql;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Placement;
@@ -26,8 +25,6 @@ public static class SaeClusterHosting
         var location = config.Location;
         if (location.IsPostgres)
         {
-            var db = NpgsqlDataSource.Create(location.PostgresConnectionString!);
-            silo.Services.AddSingleton(db);
             silo.UseAdoNetClustering(o => { o.Invariant = OrleansPostgresSchema.Invariant; o.ConnectionString = location.PostgresConnectionString; });
             silo.AddAdoNetGrainStorage(StorageNames.Default, o => { o.Invariant = OrleansPostgresSchema.Invariant; o.ConnectionString = location.PostgresConnectionString; });
             silo.UseAdoNetReminderService(o => { o.Invariant = OrleansPostgresSchema.Invariant; o.ConnectionString = location.PostgresConnectionString; });
