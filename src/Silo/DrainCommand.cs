@@ -5,7 +5,7 @@ namespace SaeCluster.Silo;
 
 /// <summary>
 /// <c>saecluster-silo drain</c>: asks the silo running in this container (its first --urls / SAECLUSTER_URLS
-/// address, on loopback) to stop claiming actors, checkpoint its activations and hand their leases back,
+/// address, on loopback) to stop its Orleans silo gracefully — running work checkpoints and hands back, other silos take it over —
 /// and waits until it has — a Kubernetes preStop hook, so that SIGTERM finds nothing left to save.
 /// Reads the same flags and environment as the silo (the token, the URLs, the grace period).
 /// </summary>
@@ -22,7 +22,7 @@ public static class DrainCommand
         }
         if (settings.Help)
         {
-            Console.Out.Write("saecluster-silo drain — hands this silo's leases back and stops it claiming (a preStop hook)\n\nTakes the silo's options (--urls, --token, --grace-seconds and their SAECLUSTER_* variables).\n");
+            Console.Out.Write("saecluster-silo drain — stops this silo's work (it checkpoints and hands back) while the API keeps serving (a preStop hook)\n\nTakes the silo's options (--urls, --token, --grace-seconds and their SAECLUSTER_* variables).\n");
             return 0;
         }
         Uri url;
@@ -44,7 +44,7 @@ public static class DrainCommand
                 return Program.Failed;
             }
             using var doc = JsonDocument.Parse(body);
-            Console.Out.WriteLine($"drained {url}: {doc.RootElement.GetProperty("handedBack").GetInt32()} lease(s) handed back in {doc.RootElement.GetProperty("seconds").GetDouble():F1} s");
+            Console.Out.WriteLine($"drained {url}: {doc.RootElement.GetProperty("handedBack").GetInt32()} piece(s) of work handed back in {doc.RootElement.GetProperty("seconds").GetDouble():F1} s");
             return 0;
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or KeyNotFoundException)

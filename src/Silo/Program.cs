@@ -63,6 +63,19 @@ public static class Program
             return Failed;
         }
 
+        // a folder holds one silo's state: a second process on it is refused (API-only clients only connect)
+        FileStream? folderLock = null;
+        if (settings.Location.Folder is { } folder && !settings.ApiOnly)
+        {
+            try { folderLock = FolderLock.Take(folder); }
+            catch (IOException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return Failed;
+            }
+        }
+        await using var _ = folderLock;
+
         var app = SiloHost.Build(settings, blobs);
         try
         {

@@ -38,7 +38,7 @@ public sealed record SiloSettings
         ("--reminder-seconds", "SAECLUSTER_REMINDER_SECONDS", "period of the reminder that brings a sweep back after its silo is lost (default 60)"),
         ("--work-dir", "SAECLUSTER_WORK_DIR", "where running work keeps temporary files (default a folder under the temp folder)"),
         ("--grace-seconds", "SAECLUSTER_GRACE_SECONDS", "how long shutdown waits for running work to checkpoint (default 60)"),
-        ("--wait-seconds", "SAECLUSTER_WAIT_SECONDS", "how long start-up keeps retrying stores that do not answer yet (default 0: fail at once)"),
+        ("--wait-seconds", "SAECLUSTER_WAIT_SECONDS", "how long start-up keeps retrying stores (and, with --role api, gateways) that do not answer yet (default 0: fail at once)"),
         ("--urls", "SAECLUSTER_URLS", $"where the HTTP API listens, ';'-separated (default {DefaultUrls}; ASPNETCORE_URLS also works)"),
         ("--token", "SAECLUSTER_TOKEN", "bearer token every /api and /dashboard request must carry (default none: open API)"),
         ("--data-root", "SAECLUSTER_DATA_ROOT", "folder that relative paths in submitted sweeps resolve against (default the current folder)"),
@@ -219,6 +219,7 @@ public sealed record SiloSettings
         ProbeTimeout = ProbeTimeout,
         MissedProbes = MissedProbes,
         Kubernetes = Kubernetes,
+        ConnectWait = StoreWait,
     };
 
     public static string Usage()

@@ -114,7 +114,7 @@ public sealed class SweepRunTests
         Assert.Equal(102_400, status.Trainers[0].Tokens);
         Assert.InRange(status.TokensProduced, 20_000, 80_000);
         // the stream ended where the corpus did; producers past that end were skipped, or finished empty if they ran first
-        var catalog = await cluster.Silo.Grains.GetGrain<ISweepGrain>("short").GetCatalogAsync("0.res");
+        var catalog = await cluster.Silo.Grains.Sweep("short").GetCatalogAsync("0.res");
         Assert.True(catalog.Complete);
         Assert.InRange(catalog.TotalShards, 20, 80);
         Assert.Equal(Enumerable.Range(0, catalog.TotalShards), catalog.Shards.Keys.Order());

@@ -4,7 +4,7 @@ using SaeCluster.Grains;
 
 namespace SaeCluster.Silo.Tests;
 
-/// <summary>One silo process for the API and saectl tests: temp SQLite store, temp blob folder, a token.</summary>
+/// <summary>One silo process for the API and saectl tests: a single-silo cluster in a temp folder, a temp blob folder, a token.</summary>
 public sealed class SiloFixture : IAsyncLifetime
 {
     public const string Token = "test-token-6f1c";
@@ -17,8 +17,8 @@ public sealed class SiloFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Silo = await SiloProcess.StartAsync(Dir.Path, Token,
-            "--cluster", "sqlite:" + Dir["cluster/cluster.db"], "--blobs", Blobs, "--id", "test-silo",
-            "--work-dir", Dir["work"], "--data-root", SiloProcess.RepositoryRoot, "--lease-seconds", "5", "--grace-seconds", "20");
+            "--cluster", Dir["cluster"], "--blobs", Blobs, "--id", "test-silo",
+            "--work-dir", Dir["work"], "--data-root", SiloProcess.RepositoryRoot, "--grace-seconds", "20");
     }
 
     public async Task DisposeAsync()

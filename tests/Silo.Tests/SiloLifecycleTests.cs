@@ -2,87 +2,96 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using SaeCluster.Grains;
 
 namespace SaeCluster.Silo.Tests;
 
-/// <summary>Start-up errors, API-only silos, and graceful shutdown on SIGTERM, each with its own silo process.</summary>
+/// <summary>Start-up errors, API-only processes, drain, and graceful shutdown on SIGTERM, each with its own silo process.</summary>
 [Collection("silo")]
 public class SiloLifecycleTests
 {
     [Fact]
-    public async Task SigtermCheckpointsAndHandsTheLeasesBack()
+    public async Task SigtermCheckpointsAndHandsTheWorkBack()
     {
         using var dir = new TempDir();
-        string db = dir["cluster.db"];
-        // a 30 s lease: had the silo not handed its leases back, they would still be held when it has exited
-        var silo = await SiloProcess.StartAsync(dir.Path, null, "--cluster", db, "--blobs", dir["blobs"], "--id", "sigterm-silo", "--work-dir", dir["work"],
-            "--data-root", SiloProcess.RepositoryRoot, "--lease-seconds", "30", "--slots", "coordinator=1,producer=1,trainer=1");
+        var silo = await SiloProcess.StartAsync(dir.Path, null, "--cluster", dir["cluster"], "--blobs", dir["blobs"], "--id", "sigterm-silo", "--work-dir", dir["work"],
+            "--data-root", SiloProcess.RepositoryRoot, "--slots", "producer=1,trainer=1");
         await using (silo)
         {
             using var http = silo.Http();
             var r = await http.PostAsync("/api/sweeps", new StringContent(Sweeps.Tiny("long", tokens: 4_000_000, layers: "[0]"), Encoding.UTF8, "text/yaml"));
             Assert.Equal(HttpStatusCode.Created, r.StatusCode);
-
-            // wait until the trainer is training, so there is something to checkpoint
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (true)
-            {
-                var s = await http.GetFromJsonAsync<SweepStatus>("/api/sweeps/long", SweepJson.Options);
-                if (s!.Trainers.Any(t => t.Tokens > 0)) break;
-                Assert.False(s.IsTerminal, $"{s.State}: {s.Error}");
-                Assert.True(DateTime.UtcNow < deadline, "the trainer never started\n" + silo.Log);
-                await Task.Delay(200);
-            }
+            await WaitForTrainingAsync(http, "long", silo);
             var running = (await http.GetFromJsonAsync<JsonObject>("/api/silo"))!["activations"]!.AsArray();
-            Assert.Contains(running, a => ((string)a!["key"]!).Contains("/trainer/"));
+            Assert.Contains(running, a => (string)a!["key"]! == "long/0.res");
 
             Assert.True(await silo.TerminateAsync(TimeSpan.FromSeconds(30)), "no exit within 30 s of SIGTERM\n" + silo.Log);
             Assert.True(silo.ExitCode == 0, $"exit code {silo.ExitCode}\n{silo.Log}");
             Assert.Contains("silo sigterm-silo stopped", silo.Log);
         }
+        // the trainer saved where it was, under its epoch, and said so; the checkpoint it named is in the blob store
+        var handedBack = Regex.Match(silo.Log, @"long/0\.res: handed back at step (\d+)");
+        Assert.True(handedBack.Success, silo.Log);
+        long step = long.Parse(handedBack.Groups[1].Value);
+        Assert.True(step > 0, silo.Log);
+        Assert.True(File.Exists(Path.Combine(dir["blobs"], "long", "checkpoints", "0.res", $"e1-s{step:D9}", "trainer.json"))
+            || Directory.EnumerateFiles(Path.Combine(dir["blobs"], "long", "checkpoints", "0.res", $"e1-s{step:D9}"), "*", SearchOption.AllDirectories).Any(),
+            $"no checkpoint e1-s{step:D9} was written");
 
-        await using var store = new SqliteClusterStore(db);
-        var actors = await store.ListAsync("sweep/long/");
-        Assert.NotEmpty(actors);
-        Assert.All(actors, a => Assert.True(a.Owner == null, $"{a.Key} is still leased to {a.Owner} (status {a.Status})"));
-        var trainer = actors.Single(a => a.Kind == ActorKinds.Trainer);
-        Assert.Equal(ActorStatus.Running, trainer.Status); // unfinished, claimable at once by another silo
-        Assert.True(Directory.EnumerateFiles(Path.Combine(dir["blobs"], "long", "checkpoints"), "*", SearchOption.AllDirectories).Any(), "no checkpoint was written");
+        // a silo started again on the same folder resumes it from that checkpoint
+        await using var again = await SiloProcess.StartAsync(dir.Path, null, "--cluster", dir["cluster"], "--blobs", dir["blobs"], "--id", "sigterm-again", "--work-dir", dir["work"],
+            "--data-root", SiloProcess.RepositoryRoot, "--slots", "producer=1,trainer=1");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!again.Log.Contains("long/0.res: resumed from long/checkpoints/0.res/e1-s") && DateTime.UtcNow < deadline) await Task.Delay(100);
+        Assert.Contains($"long/0.res: resumed from long/checkpoints/0.res/e1-s{step:D9}/ at step {step}", again.Log);
     }
 
-    [Fact]
-    public async Task DrainHandsTheLeasesBackAndKeepsServing()
+    static async Task WaitForTrainingAsync(HttpClient http, string sweep, SiloProcess silo)
     {
-        using var dir = new TempDir();
-        string db = dir["cluster.db"];
-        await using var silo = await SiloProcess.StartAsync(dir.Path, "drain-token", "--cluster", db, "--blobs", dir["blobs"], "--id", "drain-silo", "--work-dir", dir["work"],
-            "--data-root", SiloProcess.RepositoryRoot, "--lease-seconds", "30", "--slots", "coordinator=1,producer=1,trainer=1");
-        using var http = silo.Http();
-        var r = await http.PostAsync("/api/sweeps", new StringContent(Sweeps.Tiny("drained", tokens: 4_000_000, layers: "[0]"), Encoding.UTF8, "text/yaml"));
-        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!(await http.GetFromJsonAsync<SweepStatus>("/api/sweeps/drained", SweepJson.Options))!.Trainers.Any(t => t.Tokens > 0))
+        while (true)
         {
+            var s = await http.GetFromJsonAsync<SweepStatus>($"/api/sweeps/{sweep}", SweepJson.Options);
+            if (s!.Trainers.Any(t => t.Tokens > 0 && t.Phase == "training")) return;
+            Assert.False(s.IsTerminal, $"{s.State}: {s.Error}");
             Assert.True(DateTime.UtcNow < deadline, "the trainer never started\n" + silo.Log);
             await Task.Delay(200);
         }
+    }
+
+    [Fact]
+    public async Task DrainHandsTheWorkBackAndKeepsServing()
+    {
+        using var dir = new TempDir();
+        await using var silo = await SiloProcess.StartAsync(dir.Path, "drain-token", "--cluster", dir["cluster"], "--blobs", dir["blobs"], "--id", "drain-silo", "--work-dir", dir["work"],
+            "--data-root", SiloProcess.RepositoryRoot, "--slots", "producer=1,trainer=1");
+        using var http = silo.Http();
+        var r = await http.PostAsync("/api/sweeps", new StringContent(Sweeps.Tiny("drained", tokens: 4_000_000, layers: "[0]"), Encoding.UTF8, "text/yaml"));
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        await WaitForTrainingAsync(http, "drained", silo);
 
         // what a pod's preStop hook runs: the same settings as the silo, from the environment
         var env = new Dictionary<string, string> { ["SAECLUSTER_URLS"] = silo.Url, ["SAECLUSTER_TOKEN"] = "drain-token" };
         var (code, output) = SiloProcess.RunToExitWithEnv(dir.Path, TimeSpan.FromSeconds(60), env, "drain");
         Assert.True(code == 0, output + "\n" + silo.Log);
-        Assert.Matches(@"^drained http://127\.0\.0\.1:\d+/: [23] lease\(s\) handed back in \d+\.\d s$", output.Trim());
+        // the trainer and the producers in flight (a window of twice the producer slots)
+        Assert.Matches(@"^drained http://127\.0\.0\.1:\d+/: [2-3] piece\(s\) of work handed back in \d+\.\d s$", output.Trim());
 
-        // still serving: alive, not ready, running nothing; every lease back in the store, a checkpoint written
+        // still serving: alive, not ready, running nothing; the trainer checkpointed and said so
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz/live")).StatusCode);
         var ready = await http.GetAsync("/healthz");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
         Assert.Contains("drained", await ready.Content.ReadAsStringAsync());
-        Assert.Empty((await http.GetFromJsonAsync<JsonObject>("/api/silo"))!["activations"]!.AsArray());
-        await using (var store = new SqliteClusterStore(db))
-            Assert.All(await store.ListAsync("sweep/drained/"), a => Assert.True(a.Owner == null, $"{a.Key} is still leased to {a.Owner}"));
+        var me = (await http.GetFromJsonAsync<JsonObject>("/api/silo"))!;
+        Assert.Empty(me["activations"]!.AsArray());
+        Assert.True((bool)me["drained"]!);
+        Assert.Matches(@"drained/0\.res: handed back at step \d+", silo.Log);
         Assert.True(Directory.EnumerateFiles(Path.Combine(dir["blobs"], "drained", "checkpoints"), "*", SearchOption.AllDirectories).Any(), "no checkpoint was written");
+        // the grain API answers that this silo is out of the cluster
+        var status = await http.GetAsync("/api/sweeps/drained");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status.StatusCode);
+        Assert.Contains("drained", await status.Content.ReadAsStringAsync());
 
         // a wrong token is refused, and SIGTERM afterwards exits at once and cleanly
         env["SAECLUSTER_TOKEN"] = "wrong";
@@ -135,16 +144,41 @@ public class SiloLifecycleTests
     }
 
     [Fact]
-    public async Task AnApiOnlySiloServesWithoutRunningActors()
+    public async Task AnApiOnlyProcessServesTheClusterAsAnOrleansClient()
     {
         using var dir = new TempDir();
-        await using var silo = await SiloProcess.StartAsync(dir.Path, null, "--cluster", dir["c.db"], "--blobs", dir["blobs"], "--slots", "none", "--work-dir", dir["work"]);
-        using var http = silo.Http();
+        int gateway = LoopbackPorts.Free();
+        // the API process starts first and waits for a gateway (pods come up in any order)
+        var api = SiloProcess.Launch(dir.Path, null, "--role", "api", "--cluster", dir["cluster"], "--blobs", dir["blobs"], "--gateway-port", gateway.ToString(),
+            "--urls", "http://127.0.0.1:0", "--wait-seconds", "60", "--id", "api-1");
+        await using var _ = api;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!api.Log.Contains("waiting for a gateway") && DateTime.UtcNow < deadline && !api.HasExited) await Task.Delay(100);
+        Assert.Contains("waiting for a gateway", api.Log);
+
+        await using var silo = await SiloProcess.StartAsync(dir.Path, null, "--cluster", dir["cluster"], "--blobs", dir["blobs"], "--gateway-port", gateway.ToString(),
+            "--id", "worker-1", "--work-dir", dir["work"], "--data-root", SiloProcess.RepositoryRoot);
+        string url = await api.ListeningAsync(TimeSpan.FromSeconds(60));
+        using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((await http.GetAsync("/healthz")).StatusCode != HttpStatusCode.OK && DateTime.UtcNow < deadline) await Task.Delay(200);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
+
         var me = await http.GetFromJsonAsync<JsonObject>("/api/silo");
         Assert.True((bool)me!["apiOnly"]!);
         Assert.Empty(me["activations"]!.AsArray());
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/api/sweeps")).StatusCode); // no token configured: open
-        Assert.Contains("API-only silo", silo.Log);
+        var silos = await http.GetFromJsonAsync<JsonArray>("/api/silos");
+        Assert.Equal(["worker-1"], silos!.Select(s => (string)s!["id"]!)); // the client is no silo
+        Assert.Contains("API only (an Orleans client of the cluster)", api.Log);
+
+        // a sweep submitted through the client runs on the silo
+        var r = await http.PostAsync("/api/sweeps", new StringContent(Sweeps.Tiny("via-api", layers: "[0]"), Encoding.UTF8, "text/yaml"));
+        Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        deadline = DateTime.UtcNow + TimeSpan.FromSeconds(120);
+        SweepStatus? status;
+        while (!(status = await http.GetFromJsonAsync<SweepStatus>("/api/sweeps/via-api", SweepJson.Options))!.IsTerminal && DateTime.UtcNow < deadline) await Task.Delay(250);
+        Assert.True(status.State == "done", $"{status.State}: {status.Error}\n{silo.Log}");
+        Assert.Equal("worker-1", Assert.Single(status.Trainers).Silo);
     }
 
     [Fact]
@@ -169,10 +203,11 @@ public class SiloLifecycleTests
         // settings the user got wrong: exit 2
         foreach (var (args, message) in new (string[], string)[]
         {
-            (["--cluster", "mysql://x/y"], "is neither sqlite:PATH"),
-            (["--slots", "trainer=0"], "--slots none"),
-            (["--slots", "gpu=1"], "unknown actor kind 'gpu'"),
-            (["--lease-seconds", "soon"], "--lease-seconds: 'soon'"),
+            (["--cluster", "mysql://x/y"], "is neither a folder"),
+            (["--slots", "trainer=0"], "count ≥ 1"),
+            (["--slots", "gpu=1"], "'gpu' takes no slots"),
+            (["--role", "gpu"], "unknown role 'gpu'"),
+            (["--probe-seconds", "soon"], "--probe-seconds: 'soon'"),
             (["--frobnicate", "1"], "unknown argument '--frobnicate'"),
             (["--blobs", "ftp://host/x"], "blob store location"),
         })

@@ -61,6 +61,10 @@ public sealed partial class SiloProcess : IAsyncDisposable
             psi.Environment.Remove(key);
         psi.ArgumentList.Add(Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        // every silo process gets its own Orleans ports (silos and gateways of parallel tests must not meet)
+        bool subcommand = args.Length > 0 && args[0] is "drain" or "db";
+        if (!subcommand && !args.Contains("--silo-port")) { psi.ArgumentList.Add("--silo-port"); psi.ArgumentList.Add(LoopbackPorts.Free().ToString()); }
+        if (!subcommand && !args.Contains("--gateway-port")) { psi.ArgumentList.Add("--gateway-port"); psi.ArgumentList.Add(LoopbackPorts.Free().ToString()); }
         return psi;
     }
 
@@ -79,6 +83,9 @@ public sealed partial class SiloProcess : IAsyncDisposable
         if (!p.WaitForExit(timeout)) { p.Kill(true); throw new TimeoutException($"saecluster-silo {string.Join(' ', args)} did not exit within {timeout}"); }
         return (p.ExitCode, output.Result + err.Result);
     }
+
+    /// <summary>The API's base URL once Kestrel listens (for a process started with <see cref="Launch"/>).</summary>
+    public async Task<string> ListeningAsync(TimeSpan timeout) => Url = (await _listening.Task.WaitAsync(timeout)).TrimEnd('/');
 
     /// <summary>Starts a silo on a free port over the given stores and waits until /healthz says ok.</summary>
     public static async Task<SiloProcess> StartAsync(string workingDirectory, string? token, params string[] args)

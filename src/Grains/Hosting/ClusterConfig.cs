@@ -31,5 +31,8 @@ public sealed record ClusterConfig
     /// <summary>Take the silo name, address and cluster ids from the pod (Microsoft.Orleans.Hosting.Kubernetes).</summary>
     public bool Kubernetes { get; init; }
 
+    /// <summary>How long an API-only client keeps trying to reach a gateway at start-up.</summary>
+    public TimeSpan ConnectWait { get; init; }
+
     public bool ApiOnly => Roles is [SiloRoles.Api];
 }

@@ -48,12 +48,7 @@ public sealed class EmbeddedSilo : IAsyncDisposable
     public static async Task<EmbeddedSilo> StartAsync(ClusterConfig config, IBlobStore blobs, Action<string>? log = null, CancellationToken ct = default)
     {
         FileStream? folderLock = null;
-        if (config.Location.Folder is { } folder)
-        {
-            Directory.CreateDirectory(folder);
-            try { folderLock = new FileStream(Path.Combine(folder, "silo.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-            catch (IOException) { throw new IOException($"{folder} is in use by another silo (saectl run) on this machine"); }
-        }
+        if (config.Location.Folder is { } folder) folderLock = FolderLock.Take(folder);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
         if (log != null)

@@ -75,6 +75,7 @@ public static class SaeClusterHosting
         else
             client.UseLocalhostClustering(config.GatewayPort, serviceId: config.ServiceId, clusterId: config.ClusterId);
         client.Services.AddSingleton(config);
+        client.Services.AddSingleton<IClientConnectionRetryFilter, GatewayRetryFilter>();
         return client;
     }
 }

@@ -9,6 +9,19 @@ public sealed class ClusterRoles(IClusterMembershipService membership, ISiloMeta
     /// <summary>True when at least one active silo has <paramref name="role"/>.</summary>
     public bool Available(string role) => Silos().Any(s => SiloRoles.Has(s.Metadata.GetValueOrDefault(SiloRoles.RoleKey), role));
 
+    /// <summary>Slots of <paramref name="kind"/> over the active silos with that role (from their <c>slots</c> metadata).</summary>
+    public int Slots(string kind)
+    {
+        int total = 0;
+        foreach (var s in Silos())
+        {
+            if (!SiloRoles.Has(s.Metadata.GetValueOrDefault(SiloRoles.RoleKey), kind)) continue;
+            foreach (var part in (s.Metadata.GetValueOrDefault(SiloRoles.SlotsKey) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+                if (part.Split('=') is [var k, var v] && k == kind && int.TryParse(v, out int n)) total += n;
+        }
+        return total;
+    }
+
     /// <summary>Every silo in the membership snapshot with its status and metadata, by name.</summary>
     public IReadOnlyList<SiloView> Silos() =>
         [.. membership.CurrentSnapshot.Members.Values

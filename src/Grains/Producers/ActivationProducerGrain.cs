@@ -33,11 +33,11 @@ public sealed class ActivationProducerGrain(
         return new ProducerReport(Index, s.Status, s.Epoch, s.Silo, s.Phase, s.Tokens, s.TokensPerSecond, s.End, s.Error, s.Shards);
     }
 
-    protected override Task PublishAsync(ProducerReport report) => Grains.GetGrain<ISweepGrain>(Sweep).ReportProducerAsync(report);
+    protected override Task PublishAsync(ProducerReport report) => Grains.Sweep(Sweep).ReportProducerAsync(report);
 
     protected override async Task RunAsync(CancellationToken ct)
     {
-        string yaml = await Grains.GetGrain<ISweepGrain>(Sweep).GetSpecAsync() ?? throw new WorkFailedException($"sweep '{Sweep}' no longer exists");
+        string yaml = await Grains.Sweep(Sweep).GetSpecAsync() ?? throw new WorkFailedException($"sweep '{Sweep}' no longer exists");
         var spec = SweepSpecCache.Get(Sweep, yaml);
         int first = Index * spec.ShardsPerProducer, count = Math.Min(spec.ShardsPerProducer, spec.EstimatedShards - first);
         var committed = State.Shards.Select(s => s.Index).ToHashSet();

@@ -27,7 +27,7 @@ public sealed class SweepGrain(
     string? _message;
     bool _settled; // final, and every child confirmed final
 
-    string Name => this.GetPrimaryKeyString();
+    string Name => this.GetPrimaryKeyString()["sweep/".Length..];
     SweepSpec Spec => SweepSpecCache.Get(Name, stored.State.Spec);
     int ProducerCount => Spec.EstimatedProducers;
     IEnumerable<string> Sites => Spec.Sites.Select(s => Models.SiteSelection.FolderName(s.Layer, s.Site));
@@ -149,10 +149,13 @@ public sealed class SweepGrain(
         if (training && !roles.Available(SiloRoles.Trainer)) missing.Add(SiloRoles.Trainer);
         _message = missing.Count == 0 ? null : $"waiting: no silo in the cluster has the {string.Join(" or ", missing)} role (start one with --role {string.Join(",", missing)})";
 
-        // ping every unfinished child: it starts (or resumes from its checkpoint) wherever placement puts it
+        // ping every unfinished trainer and the first unfinished producers, as many as the cluster has producer slots
+        // (and one more each, so a slot freed is filled at once): each starts, or resumes from its checkpoint, wherever
+        // placement puts it — which is also how work lost with a silo starts again elsewhere
         var pings = new List<Task>();
+        int window = 2 * Math.Max(1, roles.Slots(SiloRoles.Producer));
         if (!missing.Contains(SiloRoles.Producer))
-            foreach (int i in Enumerable.Range(0, ProducerCount).Where(i => !Final(i)))
+            foreach (int i in Enumerable.Range(0, ProducerCount).Where(i => !Final(i)).Take(window))
                 pings.Add(PingAsync(GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).StartAsync(), r => ReportProducerAsync(r), $"producer {i}"));
         if (!missing.Contains(SiloRoles.Trainer))
             foreach (string site in Sites.Where(s => !Final(s)))

@@ -3,7 +3,7 @@ using SaeCluster.Models;
 namespace SaeCluster.Grains;
 
 /// <summary>
-/// Grain keys and blob names of a sweep. Grains: the sweep is keyed by its name, its producers by
+/// Grain keys and blob names of a sweep. Grains: the sweep is keyed by <c>sweep/{name}</c>, its producers by
 /// <c>{sweep}/{index:D5}</c> (a range of shards), its trainers by <c>{sweep}/{layer}.{site}</c>.
 /// Blobs: <c>{sweep}/shards/{layer}.{site}/shard-{n}.e{epoch}.safetensors</c>,
 /// <c>{sweep}/checkpoints/{layer}.{site}/e{epoch}-s{step}/</c>, the producers' final shard lists in
@@ -12,6 +12,15 @@ namespace SaeCluster.Grains;
 /// </summary>
 public static class SweepKeys
 {
+    /// <summary>
+    /// The sweep grain's key: <c>sweep/{name}</c> (never a bare name, which the ADO.NET storage provider would
+    /// store as a number when it reads as hexadecimal, so that "cafe" and "00cafe" would share a row).
+    /// </summary>
+    public static string SweepGrain(string sweep) => $"sweep/{sweep}";
+
+    /// <summary>The grain of the sweep <paramref name="name"/>.</summary>
+    public static ISweepGrain Sweep(this IGrainFactory grains, string name) => grains.GetGrain<ISweepGrain>(SweepGrain(name));
+
     public static string Producer(string sweep, int index) => $"{sweep}/{index:D5}";
     public static string Trainer(string sweep, int layer, HookSite site) => $"{sweep}/{SiteSelection.FolderName(layer, site)}";
     public static string Trainer(string sweep, string site) => $"{sweep}/{site}";

@@ -7,7 +7,7 @@ namespace SaeCluster.Grains;
 /// </summary>
 public sealed class SweepService(IGrainFactory grains)
 {
-    ISweepGrain Sweep(string id) => grains.GetGrain<ISweepGrain>(id);
+    ISweepGrain Sweep(string id) => grains.Sweep(id);
 
     /// <summary>Submits a validated sweep under its name; <see cref="SweepExistsException"/> when the name is taken.</summary>
     public async Task<string> SubmitAsync(SweepSpec spec, CancellationToken ct = default)

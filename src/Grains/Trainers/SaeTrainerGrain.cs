@@ -38,11 +38,11 @@ public sealed class SaeTrainerGrain(
             _totalTokens, p?.TokensPerSecond ?? s.TokensPerSecond, s.CheckpointStep, s.Checkpoint, p?.Message, s.Error, saes);
     }
 
-    protected override Task PublishAsync(TrainerReport report) => Grains.GetGrain<ISweepGrain>(Sweep).ReportTrainerAsync(report);
+    protected override Task PublishAsync(TrainerReport report) => Grains.Sweep(Sweep).ReportTrainerAsync(report);
 
     public override async Task<TrainerReport> StartAsync()
     {
-        if (_totalTokens == 0 && await Grains.GetGrain<ISweepGrain>(Sweep).GetSpecAsync() is { } yaml)
+        if (_totalTokens == 0 && await Grains.Sweep(Sweep).GetSpecAsync() is { } yaml)
         {
             var spec = SweepSpecCache.Get(Sweep, yaml);
             _totalTokens = spec.Training.TotalSteps * spec.Training.BatchSize;
@@ -52,7 +52,7 @@ public sealed class SaeTrainerGrain(
 
     protected override async Task RunAsync(CancellationToken ct)
     {
-        var sweep = Grains.GetGrain<ISweepGrain>(Sweep);
+        var sweep = Grains.Sweep(Sweep);
         var spec = SweepSpecCache.Get(Sweep, await sweep.GetSpecAsync() ?? throw new WorkFailedException($"sweep '{Sweep}' no longer exists"));
         var (layer, site) = SweepKeys.SiteOf(Key);
         var config = spec.Training;
