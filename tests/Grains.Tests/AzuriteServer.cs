@@ -27,18 +27,24 @@ public sealed partial class AzuriteServer : IAsyncLifetime
     readonly StringBuilder _output = new();
     Process? _process;
 
+    /// <summary>Azurite's (and the old storage emulator's) fixed account.</summary>
+    public const string AccountName = "devstoreaccount1";
+
+    /// <summary>The well-known key of <see cref="AccountName"/> (public, documented by Microsoft).</summary>
+    public const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
     /// <summary>The loopback port the blob service listens on (fixed for the server's lifetime, kept across restarts).</summary>
     public int Port { get; private set; }
 
     /// <summary>The blob endpoint, http://127.0.0.1:port/devstoreaccount1.</summary>
-    public string BlobEndpoint => $"http://127.0.0.1:{Port}/{AzureConnectionString.DevelopmentAccountName}";
+    public string BlobEndpoint => $"http://127.0.0.1:{Port}/{AccountName}";
 
     /// <summary>A connection string for the well-known development account on this server.</summary>
     public string ConnectionString => ConnectionStringFor(BlobEndpoint);
 
     /// <summary>A connection string for the development account at another endpoint (a proxy in front of this server).</summary>
-    public static string ConnectionStringFor(string blobEndpoint, string accountKey = AzureConnectionString.DevelopmentAccountKey) =>
-        $"DefaultEndpointsProtocol=http;AccountName={AzureConnectionString.DevelopmentAccountName};AccountKey={accountKey};BlobEndpoint={blobEndpoint};";
+    public static string ConnectionStringFor(string blobEndpoint, string accountKey = AccountKey) =>
+        $"DefaultEndpointsProtocol=http;AccountName={AccountName};AccountKey={accountKey};BlobEndpoint={blobEndpoint};";
 
     /// <summary>Whether the server process is running.</summary>
     public bool IsRunning => _process is { HasExited: false };
@@ -78,8 +84,9 @@ public sealed partial class AzuriteServer : IAsyncLifetime
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // No --skipApiVersionCheck: AzureBlobStoreOptions pins a service version this Azurite accepts.
         foreach (string argument in new[] { main, "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(), "--location", _dataDirectory,
-                     "--skipApiVersionCheck", "--disableTelemetry", "--silent" })
+                     "--disableTelemetry", "--silent" })
             start.ArgumentList.Add(argument);
         lock (_output) _output.Clear();
         Process process;

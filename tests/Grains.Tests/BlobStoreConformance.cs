@@ -102,6 +102,36 @@ public abstract class BlobStoreConformance : IDisposable
     }
 
     [Fact]
+    public async Task ConcurrentLargeWritersNeverMixTheirBlocks()
+    {
+        // Writers of one name in blocks at once (two activations writing a shard): the blob that stands is one
+        // writer's content, whole — never blocks of one with blocks of another.
+        var store = await CreateSmallBlockStoreAsync();
+        int size = 4 * (1 << 20) + 100;
+        async Task<bool[]> RaceAsync(Func<int, Task<bool>> write)
+        {
+            using var go = new ManualResetEventSlim();
+            var tasks = Enumerable.Range(0, 4).Select(i => Task.Run(async () => { go.Wait(); return await write(i); })).ToArray();
+            go.Set();
+            return await Task.WhenAll(tasks);
+        }
+        bool[] created = await RaceAsync(i => store.TryCreateAsync("race/big", new MemoryStream(Bytes(size, 200 + i))));
+        Assert.Single(created, c => c);
+        Assert.Equal(Bytes(size, 200 + Array.IndexOf(created, true)), await ReadAllAsync(store, "race/big"));
+
+        // Replacing: the content that stands is one writer's, whole. (In Azure a commit discards the uncommitted
+        // blocks of the others, whose commits then fail with a BlobStoreException.)
+        bool[] put = await RaceAsync(async i =>
+        {
+            try { await store.PutAsync("race/put", new NonSeekableStream(Bytes(size, 300 + i))); return true; }
+            catch (BlobStoreException e) when (e.Message.Contains("InvalidBlockList")) { return false; }
+        });
+        Assert.Contains(true, put);
+        byte[] stored = await ReadAllAsync(store, "race/put");
+        Assert.Contains(Enumerable.Range(0, 4), i => put[i] && Bytes(size, 300 + i).AsSpan().SequenceEqual(stored));
+    }
+
+    [Fact]
     public async Task PutReplaces()
     {
         var store = await CreateStoreAsync();
@@ -223,6 +253,20 @@ public abstract class BlobStoreConformance : IDisposable
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(3 << 20)] // after some blocks went up
+    public async Task AFailingSourceIsTheCallersErrorAndWritesNothing(int goodBytes)
+    {
+        var store = await CreateSmallBlockStoreAsync();
+        var e = await Assert.ThrowsAsync<IOException>(() => store.PutAsync("w/a", new FailingStream(goodBytes)));
+        Assert.Equal("the source broke", e.Message);
+        await Assert.ThrowsAsync<IOException>(() => store.TryCreateAsync("w/a", new FailingStream(goodBytes)));
+        Assert.Null(await store.GetSizeAsync("w/a"));
+        Assert.Empty(await ListAsync(store, ""));
+        Assert.True(await store.TryCreateAsync("w/a", new MemoryStream([7])));
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("../escape")]
     [InlineData("a/../../escape")]
@@ -252,6 +296,29 @@ public abstract class BlobStoreConformance : IDisposable
         await Assert.ThrowsAsync<BlobStoreException>(() => ListAsync(store, "../"));
         await Assert.ThrowsAsync<BlobStoreException>(() => ListAsync(store, "/abs"));
         await Assert.ThrowsAsync<BlobStoreException>(() => ListAsync(store, "a\\b"));
+    }
+
+    /// <summary>A source that gives <paramref name="goodBytes"/> bytes (in short reads), then fails, like a broken pipe.</summary>
+    protected sealed class FailingStream(int goodBytes = 1) : Stream
+    {
+        int _given;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (_given >= goodBytes) throw new IOException("the source broke");
+            int n = Math.Min(Math.Min(count, goodBytes - _given), 70_000);
+            buffer.AsSpan(offset, n).Fill(1);
+            _given += n;
+            return n;
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>A read-only stream that cannot tell its length (like a network or pipe stream).</summary>
@@ -335,26 +402,6 @@ public sealed class LocalBlobStoreTests : BlobStoreConformance
         await Assert.ThrowsAsync<BlobNotFoundException>(() => store.ReadRangeAsync("f", 0, new byte[1]));
         Assert.Equal(["f/g", "x"], (await ListAsync(store, "")).Select(b => b.Name));
     }
-
-    sealed class FailingStream : Stream
-    {
-        int _reads;
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            if (_reads++ > 0) throw new IOException("the source broke");
-            buffer[offset] = 1;
-            return 1;
-        }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }
 
 public sealed class AzureBlobStoreTests(AzuriteServer azurite) : BlobStoreConformance, IClassFixture<AzuriteServer>
@@ -365,7 +412,7 @@ public sealed class AzureBlobStoreTests(AzuriteServer azurite) : BlobStoreConfor
     protected override Task<IBlobStore> CreateStoreAsync() => CreateAsync(Options);
 
     protected override Task<IBlobStore> CreateSmallBlockStoreAsync() =>
-        CreateAsync(Options with { SingleUploadThreshold = 1 << 20, BlockSize = 1 << 20, UploadParallelism = 3 });
+        CreateAsync(Options with { SingleUploadThreshold = 1 << 20, BlockSize = 1 << 20, TransferConcurrency = 3 });
 
     async Task<IBlobStore> CreateAsync(AzureBlobStoreOptions options)
     {
@@ -380,7 +427,33 @@ public sealed class AzureBlobStoreTests(AzuriteServer azurite) : BlobStoreConfor
     {
         var store = new AzureBlobStore(azurite.ConnectionString, "some-container");
         Assert.Equal("azure://devstoreaccount1/some-container", store.Location);
+        Assert.Equal(azurite.BlobEndpoint, store.BlobEndpoint);
         Assert.Null(store.LocalPath("x"));
+    }
+
+    [Fact]
+    public async Task ASharedAccessSignatureConnectionStringWorks()
+    {
+        var service = new Azure.Storage.Blobs.BlobServiceClient(azurite.ConnectionString, new Azure.Storage.Blobs.BlobClientOptions(new AzureBlobStoreOptions().ServiceVersion));
+        string Signature(Azure.Storage.Sas.AccountSasPermissions permissions) =>
+            service.GenerateAccountSasUri(permissions, DateTimeOffset.UtcNow.AddHours(1), Azure.Storage.Sas.AccountSasResourceTypes.All).Query.TrimStart('?');
+        string container = "s" + Guid.NewGuid().ToString("N");
+        var store = new AzureBlobStore($"BlobEndpoint={azurite.BlobEndpoint};SharedAccessSignature={Signature(Azure.Storage.Sas.AccountSasPermissions.All)}", container);
+        Assert.Equal(azurite.BlobEndpoint, store.BlobEndpoint);
+        Assert.Equal($"azure://devstoreaccount1/{container}", store.Location);
+        await store.InitializeAsync();
+        Assert.True(await store.TryCreateAsync("x/y", new MemoryStream([1, 2, 3])));
+        Assert.Equal([1, 2, 3], await ReadAllAsync(store, "x/y"));
+        Assert.Equal([new BlobItem("x/y", 3)], await ListAsync(store, ""));
+
+        // a signature that may only read: writes are refused with a clear error that shows no signature
+        string readOnly = Signature(Azure.Storage.Sas.AccountSasPermissions.Read | Azure.Storage.Sas.AccountSasPermissions.List);
+        var reader = new AzureBlobStore($"BlobEndpoint={azurite.BlobEndpoint};SharedAccessSignature={readOnly}", container);
+        Assert.Equal([1, 2, 3], await ReadAllAsync(reader, "x/y"));
+        var e = await Assert.ThrowsAsync<BlobStoreException>(() => reader.PutAsync("x/z", new MemoryStream([4])));
+        Assert.Contains("403", e.Message);
+        Assert.Contains("SharedAccessSignature", e.Message);
+        Assert.DoesNotContain("sig=", e.Message);
     }
 
     [Fact]

@@ -10,6 +10,7 @@ namespace SaeCluster.Silo.Tests;
 /// checks that the alert rules evaluate cleanly and stay quiet, and runs every query of the Grafana
 /// dashboard against it.
 /// </summary>
+[Collection("silo")]
 public sealed class PrometheusScrapeTests
 {
     static string Deploy(string relative) => Path.Combine(SiloProcess.RepositoryRoot, "deploy", relative);

@@ -45,7 +45,8 @@ public class SettingsTests
 
         // the Orleans configuration they make
         var c = s.ClusterConfig();
-        Assert.Equal(("env-id", ["trainer"], 3), (c.SiloName, c.Roles, c.Work.SlotsFor("producer")));
+        Assert.Equal(("env-id", 3), (c.SiloName, c.Work.SlotsFor("producer")));
+        Assert.Equal(["trainer"], c.Roles);
 
         // an API-only process, and in a pod the silo's name comes from it
         Assert.True(Parse([], "--role", "api").ApiOnly);

@@ -43,6 +43,10 @@ public sealed class SiloFixture : IAsyncLifetime
     }
 }
 
+/// <summary>
+/// Every test class that starts silo processes (this fixture's or its own) is in this one collection, so
+/// they run one at a time: on two cores, clusters in parallel would starve each other's membership probes.
+/// </summary>
 [CollectionDefinition("silo")]
 public sealed class SiloCollection : ICollectionFixture<SiloFixture>;
 
@@ -76,3 +80,4 @@ public static class Sweeps
           shards_per_producer: 4
         """;
 }
+

@@ -75,8 +75,10 @@ public class SiloLifecycleTests
         var env = new Dictionary<string, string> { ["SAECLUSTER_URLS"] = silo.Url, ["SAECLUSTER_TOKEN"] = "drain-token" };
         var (code, output) = SiloProcess.RunToExitWithEnv(dir.Path, TimeSpan.FromSeconds(60), env, "drain");
         Assert.True(code == 0, output + "\n" + silo.Log);
-        // the trainer and the producers in flight (a window of twice the producer slots)
-        Assert.Matches(@"^drained http://127\.0\.0\.1:\d+/: [2-3] piece\(s\) of work handed back in \d+\.\d s$", output.Trim());
+        // the trainer, and the producers in flight then (a window of twice the producer slots)
+        var drained = Regex.Match(output.Trim(), @"^drained http://127\.0\.0\.1:\d+/: (\d+) piece\(s\) of work handed back in \d+\.\d s$");
+        Assert.True(drained.Success, output);
+        Assert.InRange(int.Parse(drained.Groups[1].Value), 1, 3);
 
         // still serving: alive, not ready, running nothing; the trainer checkpointed and said so
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz/live")).StatusCode);
@@ -150,7 +152,7 @@ public class SiloLifecycleTests
         int gateway = LoopbackPorts.Free();
         // the API process starts first and waits for a gateway (pods come up in any order)
         var api = SiloProcess.Launch(dir.Path, null, "--role", "api", "--cluster", dir["cluster"], "--blobs", dir["blobs"], "--gateway-port", gateway.ToString(),
-            "--urls", "http://127.0.0.1:0", "--wait-seconds", "60", "--id", "api-1");
+            "--urls", "http://127.0.0.1:0", "--wait-seconds", "60", "--id", "api-1", "--data-root", SiloProcess.RepositoryRoot);
         await using var _ = api;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (!api.Log.Contains("waiting for a gateway") && DateTime.UtcNow < deadline && !api.HasExited) await Task.Delay(100);

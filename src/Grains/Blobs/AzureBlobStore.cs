@@ -1,85 +1,89 @@
-using System.Buffers;
-using System.Globalization;
-using System.Net;
-using System.Runtime.CompilerServices;
+using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Text;
-using System.Xml.Linq;
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using Azure;
+using Azure.Core;
+using Azure.Core.Pipeline;
+using Azure.Storage;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
 
 namespace SaeCluster.Grains;
 
 /// <summary>
-/// Azure Blob Storage (or Azurite) over its REST API with Shared Key authorization, one container per store.
-/// Small blobs go up with one Put Blob, large ones as blocks of <see cref="AzureBlobStoreOptions.BlockSize"/>
-/// (each buffered in a pooled array so a retry can re-send it) committed by Put Block List; either way the
-/// blob appears whole or not at all. Write-once creation uses <c>If-None-Match: *</c> on the committing
-/// request. Transient failures (408, 429, 5xx gateway/busy answers, connection errors, timeouts) are retried
-/// with exponential backoff and jitter; downloads resume where the connection broke (guarded by the ETag).
-/// Unreachable endpoints and rejected credentials end in a <see cref="BlobStoreException"/> that says so.
+/// Azure Blob Storage (or Azurite), one container per store, through Azure.Storage.Blobs: the SDK parses the
+/// connection string, signs, retries (<see cref="AzureBlobStoreOptions"/>), uploads large blobs in blocks
+/// committed at the end, and resumes broken downloads under the first answer's ETag. This class maps the
+/// <see cref="IBlobStore"/> contract onto it (write-once creation is <c>If-None-Match: *</c>) and turns the
+/// SDK's failures into a <see cref="BlobStoreException"/> that names the store, the blob and the problem.
 /// </summary>
-public sealed class AzureBlobStore : IBlobStore
+public sealed partial class AzureBlobStore : IBlobStore
 {
-    // One connection pool for every store in the process (HttpClient guidance); timeouts are per attempt.
-    static readonly HttpClient Http = new(new SocketsHttpHandler
-    {
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(20),
-        ConnectTimeout = TimeSpan.FromSeconds(30),
-        AutomaticDecompression = DecompressionMethods.None,
-        AllowAutoRedirect = false,
-        UseCookies = false,
-        UseProxy = false,
-    })
-    { Timeout = Timeout.InfiniteTimeSpan };
+    /// <summary>Metadata a create-only upload carries, so that a retry meeting "already exists" can tell whether an earlier attempt of its own made it.</summary>
+    const string CreateIdKey = "saeclustercreateid";
 
-    const int DownloadBufferSize = 1 << 20;
-    const int MaxBlocks = 50_000;
-    const string CreateIdHeader = "x-ms-meta-saeclustercreateid";
-
-    readonly AzureConnectionString _account;
+    readonly BlobContainerClient _container;
     readonly AzureBlobStoreOptions _options;
-    readonly string _endpoint;        // https://acct.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1
-    readonly string _resourcePrefix;  // "/" + account + the endpoint's path, for the canonicalized resource
-    readonly string _containerPath;   // "/" + container
+    readonly StorageTransferOptions _transfer;
 
-    /// <summary>Parses <paramref name="connectionString"/> (see <see cref="AzureConnectionString"/>) and opens <paramref name="container"/>.</summary>
+    /// <summary>
+    /// Opens <paramref name="container"/> in the account <paramref name="connectionString"/> names: account key
+    /// (<c>AccountName=…;AccountKey=…</c>, optionally with <c>BlobEndpoint=</c> or <c>EndpointSuffix=</c>),
+    /// <c>BlobEndpoint=…;SharedAccessSignature=…</c>, or <c>UseDevelopmentStorage=true</c> (Azurite on
+    /// 127.0.0.1:10000). Throws <see cref="ArgumentException"/> for a string the SDK rejects (with keys and
+    /// signatures masked) or a bad container name.
+    /// </summary>
     public AzureBlobStore(string connectionString, string container, AzureBlobStoreOptions? options = null)
-        : this(AzureConnectionString.Parse(connectionString), container, options)
     {
-    }
-
-    public AzureBlobStore(AzureConnectionString account, string container, AzureBlobStoreOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(account);
+        if (string.IsNullOrWhiteSpace(connectionString)) throw new ArgumentException("Azure connection string: it is empty");
         if (ContainerNameProblem(container) is { } problem) throw new ArgumentException($"Azure container name '{container}' is invalid: {problem}");
         _options = options ?? new AzureBlobStoreOptions();
         _options.Validate();
-        _account = account;
-        _endpoint = account.BlobEndpoint.GetLeftPart(UriPartial.Path).TrimEnd('/');
-        _resourcePrefix = "/" + account.AccountName + account.BlobEndpoint.AbsolutePath.TrimEnd('/');
-        _containerPath = "/" + container;
+        _transfer = _options.TransferOptions();
+        connectionString = connectionString.Trim();
+
+        BlobServiceClient service;
+        try
+        {
+            var clientOptions = _options.ClientOptions();
+            clientOptions.AddPolicy(new AttemptPolicy(), HttpPipelinePosition.PerRetry);
+            service = new BlobServiceClient(connectionString, clientOptions);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
+        {
+            // (no inner exception: nothing of the string beyond the masked form may travel)
+            throw new ArgumentException($"Azure connection string '{Mask(connectionString)}' is not valid: {Mask(e.Message, connectionString)} "
+                + "(give AccountName=…;AccountKey=…, BlobEndpoint=…;SharedAccessSignature=… or UseDevelopmentStorage=true, with no spaces around ';' and '=')");
+        }
+        Uri uri = service.Uri;
+        if (uri.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"Azure connection string '{Mask(connectionString)}': the blob endpoint {Endpoint(uri)} is not http(s)");
+        if (uri.Query.Length == 0 && !service.CanGenerateAccountSasUri)
+            throw new ArgumentException($"Azure connection string '{Mask(connectionString)}' gives no credentials: add AccountKey= (with AccountName=) or SharedAccessSignature=");
+
+        BlobEndpoint = Endpoint(uri);
+        string account = string.IsNullOrEmpty(service.AccountName) ? uri.Host : service.AccountName;
+        _container = service.GetBlobContainerClient(container);
         Container = container;
-        Location = $"azure://{account.AccountName}/{container}";
+        Location = $"azure://{account}/{container}";
     }
 
     /// <summary>The container holding the blobs.</summary>
     public string Container { get; }
 
-    /// <summary>The blob service endpoint requests go to.</summary>
-    public string Endpoint => _endpoint;
+    /// <summary>The blob service endpoint requests go to, without a shared access signature, e.g. http://127.0.0.1:10000/devstoreaccount1.</summary>
+    public string BlobEndpoint { get; }
 
     public string Location { get; }
 
-    public async Task InitializeAsync(CancellationToken ct = default)
-    {
-        var request = new Request(HttpMethod.Put, _containerPath) { Query = { new("restype", "container") } };
-        await SendAsync("", "create the container", request, async (response, _, _) =>
+    public Task InitializeAsync(CancellationToken ct = default) =>
+        RunAsync("", "create the container", async _ =>
         {
-            if (response.IsSuccessStatusCode) return true;
-            if (response.StatusCode == HttpStatusCode.Conflict && ErrorCode(response) is "ContainerAlreadyExists") return true;
-            throw await ErrorAsync(response, "", "create the container");
+            await _container.CreateIfNotExistsAsync(cancellationToken: ct);
+            return true;
         }, ct);
-    }
 
     public Task<bool> TryCreateAsync(string name, Stream content, CancellationToken ct = default) => UploadAsync(name, content, createOnly: true, ct);
 
@@ -87,124 +91,64 @@ public sealed class AzureBlobStore : IBlobStore
 
     public async Task<long?> GetSizeAsync(string name, CancellationToken ct = default)
     {
-        var properties = await GetPropertiesAsync(name, ct);
-        return properties?.Size;
+        BlockBlobClient blob = Blob(name);
+        return await RunAsync(name, "get properties", async _ => (await PropertiesAsync(blob, ct))?.ContentLength, ct);
     }
 
     public async Task<int> ReadRangeAsync(string name, long offset, Memory<byte> buffer, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        if (buffer.Length == 0)
+        BlockBlobClient blob = Blob(name);
+        return await RunAsync(name, "read", async _ =>
         {
-            if (await GetPropertiesAsync(name, ct) is null) throw new BlobNotFoundException(Location, name);
-            return 0;
-        }
-        var request = new Request(HttpMethod.Get, BlobPath(name));
-        request.Headers.Add(new("x-ms-range", $"bytes={offset}-{offset + buffer.Length - 1}"));
-        return await SendAsync(name, "read", request, async (response, _, token) =>
-        {
-            if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable) return 0; // at or past the end
-            if (!response.IsSuccessStatusCode) throw await ErrorAsync(response, name, "read");
-            await using Stream body = await response.Content.ReadAsStreamAsync(token);
-            if (response.StatusCode == HttpStatusCode.OK && offset > 0) // the range was ignored: skip to it
-                await SkipAsync(body, offset, token);
-            int total = 0;
-            while (total < buffer.Length)
+            if (buffer.Length == 0) return await PropertiesAsync(blob, ct) is null ? throw new BlobNotFoundException(Location, name) : 0;
+            try
             {
-                int n = await body.ReadAsync(buffer[total..], token);
-                if (n == 0) break;
-                total += n;
+                var range = new BlobDownloadOptions { Range = new HttpRange(offset, buffer.Length) };
+                using BlobDownloadStreamingResult result = (await blob.DownloadStreamingAsync(range, ct)).Value;
+                int total = 0;
+                while (total < buffer.Length)
+                {
+                    int n = await result.Content.ReadAsync(buffer[total..], ct);
+                    if (n == 0) break;
+                    total += n;
+                }
+                return total;
             }
-            return total;
+            catch (RequestFailedException e) when (e.Status == 416)
+            {
+                return 0; // at or past the end (an empty blob has no range at all)
+            }
         }, ct);
     }
 
     public async Task DownloadToFileAsync(string name, string path, CancellationToken ct = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        string blobPath = BlobPath(name);
+        BlockBlobClient blob = Blob(name);
         string target = Path.GetFullPath(path);
         string temp = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Guid.NewGuid().ToString("N")[..12]}.download");
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(DownloadBufferSize);
-        FileStream? file = null;
         bool moved = false;
         try
         {
-            long written = 0;
-            string? etag = null;
-            int attempt = 0;
-            while (true)
+            await RunAsync(name, "download", async _ =>
             {
-                attempt++;
-                Exception? failure = null;
-                long writtenBefore = written;
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                await using FileStream file = CreateDownloadFile(name, temp);
                 try
                 {
-                    var request = new Request(HttpMethod.Get, blobPath);
-                    if (written > 0)
-                    {
-                        request.Headers.Add(new("x-ms-range", $"bytes={written}-"));
-                        request.IfMatch = etag;
-                    }
-                    timeout.CancelAfter(_options.Retry.AttemptTimeout);
-                    using HttpRequestMessage message = Build(request);
-                    using HttpResponseMessage response = await Http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-                    if (IsTransient(response.StatusCode))
-                    {
-                        failure = await ErrorAsync(response, name, "download");
-                    }
-                    else if (response.StatusCode == HttpStatusCode.PreconditionFailed && etag != null)
-                    {
-                        // replaced while we were reading: start over with the new content
-                        file!.SetLength(0);
-                        written = 0;
-                        etag = null;
-                        failure = new BlobStoreException(Location, name, "the blob changed while it was downloaded");
-                    }
-                    else if (response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && written > 0)
-                    {
-                        break; // the connection broke exactly at the end
-                    }
-                    else if (!response.IsSuccessStatusCode)
-                    {
-                        throw await ErrorAsync(response, name, "download");
-                    }
-                    else
-                    {
-                        etag ??= response.Headers.ETag?.Tag;
-                        long? expected = response.Content.Headers.ContentLength;
-                        file ??= CreateDownloadFile(name, temp);
-                        await using Stream body = await response.Content.ReadAsStreamAsync(timeout.Token);
-                        long received = 0;
-                        while (true)
-                        {
-                            timeout.CancelAfter(_options.Retry.AttemptTimeout); // a stalled transfer, not a long one, times out
-                            int n = await body.ReadAsync(buffer.AsMemory(0, DownloadBufferSize), timeout.Token);
-                            if (n == 0) break;
-                            await WriteDownloadAsync(name, file, buffer.AsMemory(0, n), target, ct);
-                            written += n;
-                            received += n;
-                        }
-                        if (expected is { } length && received < length) throw new IOException($"the connection closed after {received} of {length} bytes");
-                        break;
-                    }
+                    // Ranges after the first, and resumed bodies, are fetched with If-Match: the first answer's ETag.
+                    await blob.DownloadToAsync(file, new BlobDownloadToOptions { TransferOptions = _transfer }, ct);
+                    await file.FlushAsync(ct);
+                    file.Flush(flushToDisk: true);
                 }
-                catch (Exception e) when (IsTransient(e, ct))
+                catch (IOException e) when (!IsNetwork(e))
                 {
-                    failure = e;
+                    throw new BlobStoreException(Location, name, $"cannot write {target}: {e.Message}", e);
                 }
-                if (written > writtenBefore) attempt = 1; // progress: a broken transfer resumes with a fresh budget
-                if (attempt >= _options.Retry.MaxAttempts) throw GaveUp(name, "download", failure!, attempt);
-                await Task.Delay(_options.Retry.DelayAfter(attempt), ct);
-            }
-            file ??= CreateDownloadFile(name, temp);
+                return true;
+            }, ct);
             try
             {
-                await file.FlushAsync(ct);
-                file.Flush(flushToDisk: true);
-                await file.DisposeAsync();
-                file = null;
                 File.Move(temp, target, overwrite: true);
                 moved = true;
             }
@@ -215,8 +159,6 @@ public sealed class AzureBlobStore : IBlobStore
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
-            if (file != null) await file.DisposeAsync();
             if (!moved)
             {
                 try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
@@ -229,41 +171,15 @@ public sealed class AzureBlobStore : IBlobStore
         BlobNames.ValidatePrefix(Location, prefix);
         // The service orders by UTF-8 bytes, the contract by UTF-16 code units (they differ for some non-BMP
         // names): collect every page, then sort.
-        var items = new List<BlobItem>();
-        string? marker = null;
-        do
+        List<BlobItem> items = await RunAsync("", "list blobs", async _ =>
         {
-            var request = new Request(HttpMethod.Get, _containerPath) { Query = { new("restype", "container"), new("comp", "list") } };
-            if (prefix.Length > 0) request.Query.Add(new("prefix", prefix));
-            if (marker != null) request.Query.Add(new("marker", marker));
-            if (_options.ListPageSize is { } pageSize) request.Query.Add(new("maxresults", pageSize.ToString(CultureInfo.InvariantCulture)));
-            marker = await SendAsync("", "list blobs", request, async (response, _, token) =>
-            {
-                if (!response.IsSuccessStatusCode) throw await ErrorAsync(response, "", "list blobs");
-                await using Stream body = await response.Content.ReadAsStreamAsync(token);
-                XDocument xml;
-                try
-                {
-                    xml = await XDocument.LoadAsync(body, LoadOptions.None, token);
-                }
-                catch (System.Xml.XmlException e)
-                {
-                    throw new BlobStoreException(Location, "", $"the List Blobs answer is not valid XML: {e.Message}", e);
-                }
-                XElement root = xml.Root ?? throw new BlobStoreException(Location, "", "the List Blobs answer is empty");
-                foreach (XElement blob in root.Element("Blobs")?.Elements("Blob") ?? [])
-                {
-                    XElement? nameElement = blob.Element("Name");
-                    if (nameElement is null) continue;
-                    string blobName = (string?)nameElement.Attribute("Encoded") == "true" ? Uri.UnescapeDataString(nameElement.Value) : nameElement.Value;
-                    long size = long.TryParse(blob.Element("Properties")?.Element("Content-Length")?.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long s) ? s : 0;
-                    items.Add(new BlobItem(blobName, size));
-                }
-                string next = root.Element("NextMarker")?.Value ?? "";
-                return next.Length == 0 ? null : next;
-            }, ct);
-        } while (marker != null);
-
+            var found = new List<BlobItem>();
+            var options = new GetBlobsOptions { Prefix = prefix.Length == 0 ? null : prefix };
+            await foreach (Page<Azure.Storage.Blobs.Models.BlobItem> page in _container.GetBlobsAsync(options, ct).AsPages(pageSizeHint: _options.ListPageSize))
+                foreach (var blob in page.Values)
+                    found.Add(new BlobItem(blob.Name, blob.Properties.ContentLength ?? 0));
+            return found;
+        }, ct);
         items.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
         foreach (BlobItem item in items)
         {
@@ -272,16 +188,15 @@ public sealed class AzureBlobStore : IBlobStore
         }
     }
 
-    public Task<bool> DeleteAsync(string name, CancellationToken ct = default)
+    /// <summary>
+    /// Deletes the blob and its snapshots. When an earlier attempt failed after its request may have reached the
+    /// service, a retry that finds nothing counts as our delete.
+    /// </summary>
+    public async Task<bool> DeleteAsync(string name, CancellationToken ct = default)
     {
-        var request = new Request(HttpMethod.Delete, BlobPath(name)) { Headers = { new("x-ms-delete-snapshots", "include") } };
-        return SendAsync(name, "delete", request, async (response, attempt, _) =>
-        {
-            if (response.IsSuccessStatusCode) return true;
-            // A 404 after an attempt whose answer was lost most likely means that attempt deleted it.
-            if (response.StatusCode == HttpStatusCode.NotFound && ErrorCode(response) is "BlobNotFound" or null) return attempt.EarlierMayHaveLanded;
-            throw await ErrorAsync(response, name, "delete");
-        }, ct);
+        BlockBlobClient blob = Blob(name);
+        return await RunAsync(name, "delete", async attempts =>
+            (await blob.DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: ct)).Value || attempts.EarlierMayHaveLanded, ct);
     }
 
     public string? LocalPath(string name) => null;
@@ -291,369 +206,86 @@ public sealed class AzureBlobStore : IBlobStore
     async Task<bool> UploadAsync(string name, Stream content, bool createOnly, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(content);
-        string blobPath = BlobPath(name);
-        string createId = Guid.NewGuid().ToString("N");
-        long threshold = _options.SingleUploadThreshold;
-        // A seekable stream says its size; otherwise read up to threshold + 1 bytes: that many tell whether
-        // the blob fits one Put Blob (and are then the start of the first block).
-        long? remaining = content.CanSeek ? Math.Max(0, content.Length - content.Position) : null;
-        int head = remaining is { } known ? (known <= threshold ? (int)known : 0) : (int)Math.Min(threshold + 1, Array.MaxLength);
-        byte[] first = ArrayPool<byte>.Shared.Rent(Math.Max(head, 1));
-        try
+        BlockBlobClient blob = Blob(name);
+        return await RunAsync(name, "write", async _ =>
         {
-            int firstLength = await ReadFullAsync(content, first.AsMemory(0, head), ct);
-            if (remaining is { } size ? size <= threshold : firstLength <= threshold)
+            // Up to SingleUploadThreshold one Put Blob, else blocks committed by one Put Block List (random block ids:
+            // concurrent writers of one name do not mix their blocks; the first commit discards the others').
+            var options = new BlobUploadOptions { HttpHeaders = new BlobHttpHeaders { ContentType = "application/octet-stream" }, TransferOptions = _transfer };
+            if (!createOnly)
             {
-                var request = new Request(HttpMethod.Put, blobPath)
-                {
-                    Body = first.AsMemory(0, firstLength),
-                    ContentType = "application/octet-stream",
-                    ContentMd5 = MD5.HashData(first.AsSpan(0, firstLength)),
-                    Headers = { new("x-ms-blob-type", "BlockBlob") },
-                };
-                return await CommitAsync(name, request, createOnly, createId, ct);
+                await blob.UploadAsync(content, options, ct);
+                return true;
             }
-            if (createOnly && await GetPropertiesAsync(name, ct) is not null) return false; // don't upload gigabytes for nothing
-            IReadOnlyList<string> blockIds = await UploadBlocksAsync(name, blobPath, first, firstLength, content, ct);
-            var xml = new StringBuilder("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
-            foreach (string id in blockIds) xml.Append("<Latest>").Append(id).Append("</Latest>");
-            xml.Append("</BlockList>");
-            byte[] body = Encoding.UTF8.GetBytes(xml.ToString());
-            var commit = new Request(HttpMethod.Put, blobPath)
-            {
-                Query = { new("comp", "blocklist") },
-                Body = body,
-                ContentType = "application/xml",
-                ContentMd5 = MD5.HashData(body),
-                Headers = { new("x-ms-blob-content-type", "application/octet-stream") },
-            };
-            return await CommitAsync(name, commit, createOnly, createId, ct);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(first);
-        }
-    }
-
-    /// <summary>Sends the request that makes the blob visible (Put Blob or Put Block List), conditionally for create-only.</summary>
-    async Task<bool> CommitAsync(string name, Request request, bool createOnly, string createId, CancellationToken ct)
-    {
-        if (createOnly)
-        {
-            request.IfNoneMatch = "*";
-            request.Headers.Add(new(CreateIdHeader, createId));
-        }
-        return await SendAsync(name, "write", request, async (response, attempt, token) =>
-        {
-            if (response.IsSuccessStatusCode) return true;
-            if (createOnly && response.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.PreconditionFailed
-                && ErrorCode(response) is "BlobAlreadyExists" or "ConditionNotMet" or null)
-            {
-                if (attempt.Number == 1) return false;
-                // An earlier attempt may have created the blob and lost the answer: ours if it carries our id.
-                var properties = await GetPropertiesAsync(name, token);
-                return properties?.CreateId == createId;
-            }
-            throw await ErrorAsync(response, name, "write");
-        }, ct);
-    }
-
-    /// <summary>Uploads <paramref name="first"/>[..firstLength] followed by the rest of <paramref name="rest"/> as blocks; returns their ids in order.</summary>
-    async Task<IReadOnlyList<string>> UploadBlocksAsync(string name, string blobPath, byte[] first, int firstLength, Stream rest, CancellationToken ct)
-    {
-        int blockSize = _options.BlockSize;
-        // Ids must have equal length within a blob; a per-upload nonce keeps concurrent uploads of the same
-        // name from overwriting each other's uncommitted blocks.
-        string nonce = Guid.NewGuid().ToString("N");
-        var ids = new List<string>();
-        var inFlight = new List<Task>();
-        using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        int firstOffset = 0;
-        try
-        {
-            while (true)
-            {
-                byte[] block = ArrayPool<byte>.Shared.Rent(blockSize);
-                int length;
-                try
-                {
-                    int fromFirst = Math.Min(blockSize, firstLength - firstOffset);
-                    first.AsSpan(firstOffset, fromFirst).CopyTo(block);
-                    firstOffset += fromFirst;
-                    length = fromFirst + (fromFirst < blockSize ? await ReadFullAsync(rest, block.AsMemory(fromFirst, blockSize - fromFirst), failed.Token) : 0);
-                }
-                catch
-                {
-                    ArrayPool<byte>.Shared.Return(block);
-                    throw;
-                }
-                if (length == 0)
-                {
-                    ArrayPool<byte>.Shared.Return(block);
-                    break;
-                }
-                if (ids.Count == MaxBlocks)
-                {
-                    ArrayPool<byte>.Shared.Return(block);
-                    throw new BlobStoreException(Location, name, $"the blob is larger than {MaxBlocks} blocks of {blockSize} bytes (raise BlockSize)");
-                }
-                string id = Convert.ToBase64String(Encoding.ASCII.GetBytes($"{nonce}-{ids.Count:D6}"));
-                ids.Add(id);
-                inFlight.Add(PutBlockAsync(name, blobPath, id, block, length, failed.Token));
-                if (inFlight.Count >= _options.UploadParallelism)
-                {
-                    Task done = await Task.WhenAny(inFlight);
-                    inFlight.Remove(done);
-                    await done;
-                }
-                if (length < blockSize) break;
-            }
-            await Task.WhenAll(inFlight);
-            return ids;
-        }
-        catch
-        {
-            failed.Cancel();
-            try { await Task.WhenAll(inFlight); } catch { /* the first failure is the one reported */ }
-            throw;
-        }
-    }
-
-    async Task PutBlockAsync(string name, string blobPath, string id, byte[] block, int length, CancellationToken ct)
-    {
-        try
-        {
-            var request = new Request(HttpMethod.Put, blobPath)
-            {
-                Query = { new("comp", "block"), new("blockid", id) },
-                Body = block.AsMemory(0, length),
-                ContentType = "application/octet-stream",
-                ContentMd5 = MD5.HashData(block.AsSpan(0, length)),
-            };
-            await SendAsync(name, "write a block", request, async (response, _, _) =>
-            {
-                if (response.IsSuccessStatusCode) return true;
-                throw await ErrorAsync(response, name, "write a block");
-            }, ct);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(block);
-        }
-    }
-
-    // ---- requests ----
-
-    sealed record Properties(long Size, string? CreateId);
-
-    async Task<Properties?> GetPropertiesAsync(string name, CancellationToken ct)
-    {
-        var request = new Request(HttpMethod.Head, BlobPath(name));
-        return await SendAsync(name, "get properties", request, async (response, _, _) =>
-        {
-            if (response.StatusCode == HttpStatusCode.NotFound) return null;
-            if (!response.IsSuccessStatusCode) throw await ErrorAsync(response, name, "get properties");
-            long size = response.Content.Headers.ContentLength ?? 0;
-            string? createId = response.Headers.TryGetValues(CreateIdHeader, out var values) ? values.FirstOrDefault() : null;
-            return new Properties(size, createId);
-        }, ct);
-    }
-
-    sealed class Request(HttpMethod method, string path)
-    {
-        public HttpMethod Method { get; } = method;
-        public string Path { get; } = path; // escaped, from the container on: "/container/a%20b/c"
-        public List<KeyValuePair<string, string>> Query { get; init; } = [];
-        public List<KeyValuePair<string, string>> Headers { get; init; } = []; // x-ms-* besides date and version
-        public string? IfMatch { get; set; }
-        public string? IfNoneMatch { get; set; }
-        public ReadOnlyMemory<byte>? Body { get; init; }
-        public string? ContentType { get; init; }
-        public byte[]? ContentMd5 { get; init; }
-    }
-
-    /// <summary>
-    /// Sends <paramref name="request"/> (rebuilt and re-signed for every attempt) and lets <paramref name="handle"/>
-    /// turn the answer into a result within the attempt's time limit; retries transient failures.
-    /// </summary>
-    async Task<T> SendAsync<T>(string blob, string operation, Request request,
-        Func<HttpResponseMessage, Attempt, CancellationToken, Task<T>> handle, CancellationToken ct)
-    {
-        bool earlierMayHaveLanded = false;
-        for (int attempt = 1; ; attempt++)
-        {
-            Exception failure;
-            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
-            {
-                timeout.CancelAfter(_options.Retry.AttemptTimeout);
-                try
-                {
-                    using HttpRequestMessage message = Build(request);
-                    using HttpResponseMessage response = await Http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
-                    if (!IsTransient(response.StatusCode)) return await handle(response, new Attempt(attempt, earlierMayHaveLanded), timeout.Token);
-                    failure = await ErrorAsync(response, blob, operation);
-                }
-                catch (Exception e) when (IsTransient(e, ct))
-                {
-                    failure = e;
-                    earlierMayHaveLanded |= !IsConnectFailure(e);
-                }
-            }
-            if (attempt >= _options.Retry.MaxAttempts) throw GaveUp(blob, operation, failure, attempt);
-            await Task.Delay(_options.Retry.DelayAfter(attempt), ct);
-        }
-    }
-
-    /// <summary>
-    /// Which attempt answered: its number, and whether an earlier attempt failed after its request may have
-    /// reached the service (so the service may have acted on it without us hearing the answer).
-    /// </summary>
-    readonly record struct Attempt(int Number, bool EarlierMayHaveLanded);
-
-    static bool IsConnectFailure(Exception e) =>
-        e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError };
-
-    HttpRequestMessage Build(Request request)
-    {
-        var url = new StringBuilder(_endpoint).Append(request.Path);
-        for (int i = 0; i < request.Query.Count; i++)
-            url.Append(i == 0 ? '?' : '&').Append(Uri.EscapeDataString(request.Query[i].Key)).Append('=').Append(Uri.EscapeDataString(request.Query[i].Value));
-        var message = new HttpRequestMessage(request.Method, new Uri(url.ToString(), new UriCreationOptions { DangerousDisablePathAndQueryCanonicalization = true }));
-
-        var msHeaders = new List<KeyValuePair<string, string>>(request.Headers)
-        {
-            new("x-ms-date", DateTime.UtcNow.ToString("R", CultureInfo.InvariantCulture)),
-            new("x-ms-version", _options.ApiVersion),
-        };
-        foreach (var header in msHeaders) message.Headers.TryAddWithoutValidation(header.Key, header.Value);
-        if (request.IfMatch != null) message.Headers.TryAddWithoutValidation("If-Match", request.IfMatch);
-        if (request.IfNoneMatch != null) message.Headers.TryAddWithoutValidation("If-None-Match", request.IfNoneMatch);
-
-        string contentLength = "", contentMd5 = "", contentType = "";
-        if (request.Body is { } body)
-        {
-            var content = new ReadOnlyMemoryContent(body);
-            content.Headers.ContentLength = body.Length;
-            if (request.ContentType != null)
-            {
-                content.Headers.TryAddWithoutValidation("Content-Type", request.ContentType);
-                contentType = request.ContentType;
-            }
-            if (request.ContentMd5 != null)
-            {
-                content.Headers.ContentMD5 = request.ContentMd5;
-                contentMd5 = Convert.ToBase64String(request.ContentMd5);
-            }
-            message.Content = content;
-            if (body.Length > 0) contentLength = body.Length.ToString(CultureInfo.InvariantCulture);
-        }
-
-        // https://learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key (version 2015-02-21 and later)
-        var toSign = new StringBuilder();
-        toSign.Append(request.Method.Method).Append('\n')
-            .Append('\n')                 // Content-Encoding
-            .Append('\n')                 // Content-Language
-            .Append(contentLength).Append('\n')
-            .Append(contentMd5).Append('\n')
-            .Append(contentType).Append('\n')
-            .Append('\n')                 // Date (x-ms-date is used)
-            .Append('\n')                 // If-Modified-Since
-            .Append(request.IfMatch).Append('\n')
-            .Append(request.IfNoneMatch).Append('\n')
-            .Append('\n')                 // If-Unmodified-Since
-            .Append('\n');                // Range (x-ms-range is used)
-        foreach (var header in msHeaders.Select(h => (Name: h.Key.ToLowerInvariant(), Value: h.Value.Trim())).OrderBy(h => h.Name, StringComparer.Ordinal))
-            toSign.Append(header.Name).Append(':').Append(header.Value).Append('\n');
-        toSign.Append(_resourcePrefix).Append(request.Path);
-        foreach (var group in request.Query.GroupBy(q => q.Key.ToLowerInvariant()).OrderBy(g => g.Key, StringComparer.Ordinal))
-            toSign.Append('\n').Append(group.Key).Append(':').Append(string.Join(',', group.Select(q => q.Value).Order(StringComparer.Ordinal)));
-
-        byte[] signature = HMACSHA256.HashData(_account.AccountKey, Encoding.UTF8.GetBytes(toSign.ToString()));
-        message.Headers.TryAddWithoutValidation("Authorization", $"SharedKey {_account.AccountName}:{Convert.ToBase64String(signature)}");
-        return message;
-    }
-
-    string BlobPath(string name)
-    {
-        BlobNames.Validate(Location, name);
-        var path = new StringBuilder(_containerPath);
-        foreach (string segment in name.Split('/')) path.Append('/').Append(Uri.EscapeDataString(segment));
-        return path.ToString();
-    }
-
-    static bool IsTransient(HttpStatusCode status) => (int)status is 408 or 429 or 500 or 502 or 503 or 504;
-
-    /// <summary>A failure worth another attempt: connection trouble, a broken or stalled body, our own per-attempt timeout, a transient answer.</summary>
-    static bool IsTransient(Exception e, CancellationToken ct) => e switch
-    {
-        OperationCanceledException => !ct.IsCancellationRequested,
-        HttpRequestException or IOException => true,
-        TransientAnswer => true,
-        _ => false,
-    };
-
-    static string? ErrorCode(HttpResponseMessage response) =>
-        response.Headers.TryGetValues("x-ms-error-code", out var values) ? values.FirstOrDefault() : null;
-
-    /// <summary>The service's answer to a failed request, as the exception to throw (or retry on, for transient answers).</summary>
-    async Task<Exception> ErrorAsync(HttpResponseMessage response, string blob, string operation)
-    {
-        string? code = ErrorCode(response);
-        string? detail = null;
-        if (response.RequestMessage?.Method != HttpMethod.Head)
-        {
+            long start = content.CanSeek ? content.Position : -1;
+            bool small = start >= 0 && content.Length - start <= _options.SingleUploadThreshold;
+            if (!small && await PropertiesAsync(blob, ct) is not null) return false; // don't upload gigabytes for nothing
+            string createId = Guid.NewGuid().ToString("N");
+            options.Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All };
+            options.Metadata = new Dictionary<string, string> { [CreateIdKey] = createId };
             try
             {
-                using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                string text = await response.Content.ReadAsStringAsync(limit.Token);
-                if (text.Length > 0 && text.Length < 64 * 1024)
-                {
-                    XElement? root = XDocument.Parse(text).Root;
-                    code ??= root?.Element("Code")?.Value;
-                    detail = root?.Element("Message")?.Value.Split('\n')[0].Trim();
-                }
+                await blob.UploadAsync(content, options, ct);
+                return true;
             }
-            catch (Exception e) when (e is System.Xml.XmlException or HttpRequestException or IOException or OperationCanceledException)
+            catch (RequestFailedException e) when (IsConflict(e) || e.ErrorCode == "InvalidBlockList")
             {
-                // no readable error body: the status says enough
+                // Another writer was first (its commit also discards our uncommitted blocks), unless an attempt of
+                // ours whose answer was lost made it.
+                if (await PropertiesAsync(blob, ct) is { } stored) return IsOurs(stored, createId);
+                // Nothing visible is there, only uncommitted blocks of an interrupted upload: Azurite (not Azure)
+                // counts them as a blob against a conditional Put Blob, though not against a block list commit.
+                if (!small || e.ErrorCode == "InvalidBlockList") throw;
+                content.Position = start;
+                return await CreateByCommitAsync(blob, content, options, createId, ct);
             }
-        }
-        int status = (int)response.StatusCode;
-        string answer = $"HTTP {status}{(code != null ? " " + code : "")}{(detail != null ? ": " + detail : "")}";
-        if (IsTransient(response.StatusCode)) return new TransientAnswer(answer);
-        if (status == 404 && code is "ContainerNotFound")
-            return new BlobStoreException(Location, blob, $"the container '{Container}' does not exist (InitializeAsync creates it) ({answer})");
-        if (status == 404 && blob.Length > 0) return new BlobNotFoundException(Location, blob);
-        if (status == 403)
-            return new BlobStoreException(Location, blob,
-                $"authentication failed for account '{_account.AccountName}' at {_endpoint} ({answer}); check the AccountKey (and AccountName) in the connection string");
-        return new BlobStoreException(Location, blob, $"{operation} failed: {answer}");
+        }, ct);
     }
 
-    BlobStoreException GaveUp(string blob, string operation, Exception failure, int attempts)
+    /// <summary>A small blob as (at most) one block and a conditional Put Block List; true when it is ours.</summary>
+    static async Task<bool> CreateByCommitAsync(BlockBlobClient blob, Stream content, BlobUploadOptions options, string createId, CancellationToken ct)
     {
-        string tries = attempts == 1 ? "1 attempt" : $"{attempts} attempts";
-        string problem = failure switch
+        var ids = new List<string>();
+        if (content.Length > content.Position)
         {
-            TransientAnswer answer => $"{operation} failed after {tries}: the blob service at {_endpoint} kept answering {answer.Message}",
-            OperationCanceledException => $"{operation} failed after {tries}: no answer from {_endpoint} within {_options.Retry.AttemptTimeout.TotalSeconds:0.###} s",
-            HttpRequestException e when IsConnectFailure(e) => $"cannot reach the blob service at {_endpoint} ({operation}, {tries}): {Describe(e)}",
-            HttpRequestException or IOException => $"{operation} failed after {tries}: the connection to {_endpoint} broke: {Describe(failure)}",
-            _ => $"{operation} failed after {tries} against {_endpoint}: {Describe(failure)}",
-        };
-        return new BlobStoreException(Location, blob, problem, failure);
+            // 48 random bytes, as the SDK's block ids: all block ids of a blob must have one length, uncommitted ones included
+            ids.Add(Convert.ToBase64String(RandomNumberGenerator.GetBytes(48)));
+            await blob.StageBlockAsync(ids[0], content, cancellationToken: ct);
+        }
+        try
+        {
+            await blob.CommitBlockListAsync(ids, new CommitBlockListOptions { HttpHeaders = options.HttpHeaders, Metadata = options.Metadata, Conditions = options.Conditions }, ct);
+            return true;
+        }
+        catch (RequestFailedException e) when (IsConflict(e))
+        {
+            return await PropertiesAsync(blob, ct) is { } stored && IsOurs(stored, createId);
+        }
     }
 
-    static string Describe(Exception e)
+    static bool IsOurs(BlobProperties stored, string createId) => stored.Metadata.TryGetValue(CreateIdKey, out string? id) && id == createId;
+
+    static bool IsConflict(RequestFailedException e) => e.Status is 409 or 412 && e.ErrorCode is "BlobAlreadyExists" or "ConditionNotMet" or null;
+
+    // ---- helpers ----
+
+    BlockBlobClient Blob(string name)
     {
-        string text = e.Message;
-        for (Exception? inner = e.InnerException; inner != null; inner = inner.InnerException)
-            if (!text.Contains(inner.Message, StringComparison.Ordinal)) text += " " + inner.Message;
-        return text;
+        BlobNames.Validate(Location, name);
+        return _container.GetBlockBlobClient(name);
     }
 
-    /// <summary>A transient answer from the service (HTTP 408, 429, 500, 502, 503, 504).</summary>
-    sealed class TransientAnswer(string message) : Exception(message);
+    static async Task<BlobProperties?> PropertiesAsync(BlobBaseClient blob, CancellationToken ct)
+    {
+        try
+        {
+            return (await blob.GetPropertiesAsync(cancellationToken: ct)).Value;
+        }
+        catch (RequestFailedException e) when (e.Status == 404 && e.ErrorCode is not "ContainerNotFound")
+        {
+            return null;
+        }
+    }
 
     FileStream CreateDownloadFile(string name, string temp)
     {
@@ -668,46 +300,101 @@ public sealed class AzureBlobStore : IBlobStore
         }
     }
 
-    async Task WriteDownloadAsync(string name, FileStream file, ReadOnlyMemory<byte> data, string target, CancellationToken ct)
+    /// <summary>Runs one operation against the SDK and maps what it throws (cancellation and our own errors pass through).</summary>
+    async Task<T> RunAsync<T>(string blob, string operation, Func<Attempts, Task<T>> action, CancellationToken ct)
     {
+        var attempts = new Attempts();
+        using IDisposable scope = HttpPipeline.CreateHttpMessagePropertiesScope(new Dictionary<string, object?> { [Attempts.Key] = attempts });
         try
         {
-            await file.WriteAsync(data, ct);
+            return await action(attempts);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is not BlobStoreException && !(e is OperationCanceledException && ct.IsCancellationRequested)
+                                  && Failure(e, blob, operation, attempts) is { } failure)
         {
-            throw new BlobStoreException(Location, name, $"cannot write {target}: {e.Message}", e);
+            throw failure;
         }
     }
 
-    static async Task<int> ReadFullAsync(Stream stream, Memory<byte> buffer, CancellationToken ct)
-    {
-        int total = 0;
-        while (total < buffer.Length)
-        {
-            int n = await stream.ReadAsync(buffer[total..], ct);
-            if (n == 0) break;
-            total += n;
-        }
-        return total;
-    }
+    static readonly int[] TransientStatus = [408, 429, 500, 502, 503, 504];
 
-    static async Task SkipAsync(Stream stream, long count, CancellationToken ct)
+    /// <summary>The <see cref="BlobStoreException"/> for what the SDK threw, or null for exceptions that are not about the service.</summary>
+    BlobStoreException? Failure(Exception e, string blob, string operation, Attempts attempts)
     {
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(81920);
-        try
+        // After retries on exceptions the SDK throws an AggregateException of them all: the last one says why.
+        Exception last = e is AggregateException { InnerExceptions.Count: > 0 } all ? all.InnerExceptions[^1] : e;
+        string tries = attempts.Last == 1 ? "1 attempt" : $"{attempts.Last} attempts";
+        if (last is RequestFailedException { Status: > 0 } answer)
         {
-            while (count > 0)
+            string text = Answer(answer);
+            string? problem = answer.Status switch
             {
-                int n = await stream.ReadAsync(scratch.AsMemory(0, (int)Math.Min(count, scratch.Length)), ct);
-                if (n == 0) return;
-                count -= n;
-            }
+                404 when answer.ErrorCode is "ContainerNotFound" => $"the container '{Container}' does not exist (InitializeAsync creates it) ({text})",
+                404 when blob.Length > 0 => null,
+                401 or 403 => $"authentication failed for {Location} at {BlobEndpoint} ({text}); check the AccountKey (and AccountName) or the SharedAccessSignature in the connection string",
+                412 when operation == "download" => $"the blob changed while it was downloaded ({text}); download it again",
+                400 when answer.ErrorCode is "InvalidBlockList" => $"{operation} failed: another upload of this name committed while this one was staging its blocks, which discards them ({text})",
+                _ when TransientStatus.Contains(answer.Status) => $"{operation} failed after {tries}: the blob service at {BlobEndpoint} kept answering {text}",
+                _ => $"{operation} failed: {text}",
+            };
+            return problem is null ? new BlobNotFoundException(Location, blob, e) : new BlobStoreException(Location, blob, problem, e);
         }
-        finally
+        // (an IOException of the caller's stream is the caller's)
+        if (last is not (RequestFailedException or HttpRequestException or IOException or OperationCanceledException) || last is IOException io && !IsNetwork(io)) return null;
+        string why = Describe(last);
+        Uri endpoint = new(BlobEndpoint);
+        string problemText = last switch
         {
-            ArrayPool<byte>.Shared.Return(scratch);
-        }
+            _ when IsConnectFailure(last) => $"cannot reach the blob service at {BlobEndpoint} ({endpoint.Host}:{endpoint.Port}: {why}; {operation}, {tries})",
+            OperationCanceledException => $"{operation} failed after {tries}: no answer from {BlobEndpoint} within {_options.NetworkTimeout.TotalSeconds:0.###} s",
+            _ => $"{operation} failed after {tries}: the connection to {BlobEndpoint} broke: {why}",
+        };
+        return new BlobStoreException(Location, blob, problemText, e);
+    }
+
+    /// <summary>"HTTP 503 ServerBusy: the service's first line" without the SDK's request and header dump.</summary>
+    static string Answer(RequestFailedException e)
+    {
+        string first = e.Message.Split('\n', 2)[0].Trim();
+        string code = string.IsNullOrEmpty(e.ErrorCode) ? "" : " " + e.ErrorCode;
+        return first.Length == 0 || first.StartsWith("Service request failed", StringComparison.Ordinal) ? $"HTTP {e.Status}{code}" : $"HTTP {e.Status}{code}: {first}";
+    }
+
+    /// <summary>The innermost message that says something (a socket error rather than "an error occurred while sending the request").</summary>
+    static string Describe(Exception e)
+    {
+        Exception inner = e;
+        while (inner.InnerException != null) inner = inner.InnerException;
+        return inner.Message.Split('\n', 2)[0].Trim();
+    }
+
+    /// <summary>A failure before the request could be sent: no connection (refused, no such host, TLS handshake).</summary>
+    static bool IsConnectFailure(Exception e) =>
+        Find<HttpRequestException>(e) is { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError };
+
+    static bool IsNetwork(IOException e) => e is HttpIOException || Find<SocketException>(e) != null;
+
+    static T? Find<T>(Exception e) where T : Exception
+    {
+        for (Exception? x = e; x != null; x = x.InnerException)
+            if (x is T found) return found;
+        return null;
+    }
+
+    static string Endpoint(Uri uri) => uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
+
+    [GeneratedRegex(@"(?<=(?:^|;)\s*(?:AccountKey|SharedAccessSignature)\s*=)[^;]*", RegexOptions.IgnoreCase)]
+    private static partial Regex SecretValue();
+
+    /// <summary><paramref name="text"/> with the AccountKey and SharedAccessSignature values of a connection string replaced by ***.</summary>
+    static string Mask(string text) => SecretValue().Replace(text, "***");
+
+    /// <summary><paramref name="text"/> with every secret value of <paramref name="connectionString"/> replaced by ***.</summary>
+    static string Mask(string text, string connectionString)
+    {
+        foreach (Match secret in SecretValue().Matches(connectionString))
+            if (secret.Value.Trim().Length > 0) text = text.Replace(secret.Value.Trim(), "***", StringComparison.Ordinal);
+        return Mask(text);
     }
 
     /// <summary>Why <paramref name="name"/> is not a valid container name, or null.</summary>
@@ -718,5 +405,64 @@ public sealed class AzureBlobStore : IBlobStore
         if (!name.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-')) return "only lowercase letters, digits and '-' are allowed";
         if (name[0] == '-' || name[^1] == '-' || name.Contains("--", StringComparison.Ordinal)) return "it must start and end with a letter or digit and not contain '--'";
         return null;
+    }
+
+    /// <summary>
+    /// What the SDK's pipeline did for one operation: the number of the latest attempt of the latest request,
+    /// and whether an attempt failed after its request may have reached the service.
+    /// </summary>
+    sealed class Attempts
+    {
+        public const string Key = "saecluster.attempts";
+        int _last, _landed;
+        public int Last => Math.Max(Volatile.Read(ref _last), 1);
+        public bool EarlierMayHaveLanded => Volatile.Read(ref _landed) != 0;
+        public void Started(int attempt) => Volatile.Write(ref _last, attempt);
+        public void FailedAfterSending() => Volatile.Write(ref _landed, 1);
+    }
+
+    /// <summary>Runs once per attempt (after the SDK's retry policy): counts attempts and notes failures that may have landed.</summary>
+    sealed class AttemptPolicy : HttpPipelinePolicy
+    {
+        const string CountKey = "saecluster.attempt";
+
+        public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
+        {
+            Attempts? attempts = Start(message);
+            try
+            {
+                await ProcessNextAsync(message, pipeline);
+            }
+            catch (Exception e) when (attempts != null && MayHaveLanded(e))
+            {
+                attempts.FailedAfterSending();
+                throw;
+            }
+        }
+
+        public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
+        {
+            Attempts? attempts = Start(message);
+            try
+            {
+                ProcessNext(message, pipeline);
+            }
+            catch (Exception e) when (attempts != null && MayHaveLanded(e))
+            {
+                attempts.FailedAfterSending();
+                throw;
+            }
+        }
+
+        static Attempts? Start(HttpMessage message)
+        {
+            int attempt = (message.TryGetProperty(CountKey, out object? n) && n is int count ? count : 0) + 1;
+            message.SetProperty(CountKey, attempt); // the retry policy re-sends the same message
+            if (!message.TryGetProperty(Attempts.Key, out object? a) || a is not Attempts attempts) return null;
+            attempts.Started(attempt);
+            return attempts;
+        }
+
+        static bool MayHaveLanded(Exception e) => !IsConnectFailure(e);
     }
 }

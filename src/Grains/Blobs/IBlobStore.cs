@@ -2,8 +2,8 @@ namespace SaeCluster.Grains;
 
 /// <summary>
 /// Durable blob storage for shards, checkpoints and results: a flat namespace of names with '/' as a
-/// folder separator. Implementations: a local directory (embedded default) and Azure Blob Storage over its
-/// REST API. Every write is atomic: a reader sees the whole old blob, the whole new blob, or none.
+/// folder separator. Implementations: a local directory (embedded default) and Azure Blob Storage (through
+/// Azure.Storage.Blobs). Every write is atomic: a reader sees the whole old blob, the whole new blob, or none.
 /// Errors a user can cause (unreachable store, bad credentials) surface as <see cref="BlobStoreException"/>
 /// naming the store and the blob.
 /// </summary>

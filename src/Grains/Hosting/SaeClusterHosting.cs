@@ -62,6 +62,7 @@ public static class SaeClusterHosting
         silo.Services.AddSingleton(sp => new SiloWork(config.SiloName, config.Work));
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloWorkTelemetry>();
         silo.Services.AddSingleton<ClusterRoles>();
+        if (config.Roles.Contains(SiloRoles.Coordinator)) silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SweepResumer>();
         return silo;
     }
 

@@ -106,7 +106,6 @@ public sealed class ActivationProducerGrain(
         s.End = end ?? s.End;
         s.Status = WorkStatus.Done;
         s.Phase = "done";
-        s.Silo = null;
         s.Finished = DateTimeOffset.UtcNow;
     });
 

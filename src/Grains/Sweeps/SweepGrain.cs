@@ -83,6 +83,24 @@ public sealed class SweepGrain(
         StartTimer(); // being called is what re-activated us; the timer does the rest
     }
 
+    // ETag-checked like every grain's state: a stale activation of this sweep (another one wrote since it read) stops at once
+    async Task WriteAsync(bool clear = false)
+    {
+        try
+        {
+            if (clear) await stored.ClearStateAsync();
+            else await stored.WriteStateAsync();
+        }
+        catch (InconsistentStateException)
+        {
+            log.LogWarning("{Sweep}: a newer activation of this sweep wrote its state; this one stops", Name);
+            _timer?.Dispose();
+            _timer = null;
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+
     async Task UnregisterTickAsync()
     {
         try
@@ -97,7 +115,7 @@ public sealed class SweepGrain(
         if (stored.RecordExists) return new SubmitResult(false, stored.State.Status.Name());
         var spec = SweepSpecCache.Get(Name, yaml);
         stored.State = new SweepState { Spec = yaml, Submitted = DateTimeOffset.UtcNow, Status = WorkStatus.Running };
-        await stored.WriteStateAsync();
+        await WriteAsync();
         await GrainFactory.GetGrain<ISweepIndexGrain>(ISweepIndexGrain.Key).AddAsync(Name);
         await this.RegisterOrUpdateReminder(ReminderName, options.ReminderPeriod, options.ReminderPeriod);
         log.LogInformation("{Sweep}: submitted: {Producers} producer(s) × {Contexts} contexts, {Trainers} trainer(s) × {Saes} SAE(s)",
@@ -131,6 +149,7 @@ public sealed class SweepGrain(
             else await SettleAsync();
             if (stored.RecordExists) await PersistFinishedAsync();
         }
+        catch (InconsistentStateException) { return; }
         catch (Exception e) when (TransientErrors.Is(e))
         {
             log.LogWarning("{Sweep}: tick failed ({Type}: {Message}); trying again", Name, e.GetType().Name, e.Message);
@@ -204,7 +223,7 @@ public sealed class SweepGrain(
         }
         foreach (var t in newTrainers) state.FinishedTrainers[t.Site] = t;
         foreach (var p in newProducers) state.FinishedProducers[p.Index] = p with { Shards = [] };
-        await stored.WriteStateAsync();
+        await WriteAsync();
     }
 
     async Task FailAsync(string error)
@@ -213,7 +232,7 @@ public sealed class SweepGrain(
         state.Status = WorkStatus.Failed;
         state.Error = error;
         state.Finished = DateTimeOffset.UtcNow;
-        await stored.WriteStateAsync();
+        await WriteAsync();
         log.LogWarning("{Sweep}: failed: {Error}", Name, error);
         await SettleAsync();
     }
@@ -231,7 +250,7 @@ public sealed class SweepGrain(
         var state = stored.State;
         state.Status = WorkStatus.Done;
         state.Finished = DateTimeOffset.UtcNow;
-        await stored.WriteStateAsync();
+        await WriteAsync();
         log.LogInformation("{Sweep}: done: {Trainers} trainer(s) finished", Name, _trainers.Count);
     }
 
@@ -270,7 +289,7 @@ public sealed class SweepGrain(
         var state = stored.State;
         state.Status = WorkStatus.Cancelled;
         state.Finished = DateTimeOffset.UtcNow;
-        await stored.WriteStateAsync();
+        await WriteAsync();
         log.LogInformation("{Sweep}: cancelled", Name);
         await SettleAsync();
         Report();
@@ -290,7 +309,7 @@ public sealed class SweepGrain(
         await UnregisterTickAsync();
         _timer?.Dispose();
         _timer = null;
-        await stored.ClearStateAsync();
+        await WriteAsync(clear: true);
         if (_telemetry != null) { SaeClusterMetrics.Sweeps.Remove(_telemetry, TimeSpan.Zero); _telemetry = null; }
         _producers.Clear();
         _trainers.Clear();

@@ -178,7 +178,6 @@ public sealed class SaeTrainerGrain(
         {
             s.Status = WorkStatus.Done;
             s.Phase = "done";
-            s.Silo = null;
             s.Finished = DateTimeOffset.UtcNow;
         });
         await Blobs.DeletePrefixAsync(SweepKeys.CheckpointPrefix(Sweep, Site), ct);
@@ -232,7 +231,12 @@ public sealed class SaeTrainerGrain(
         catch (WorkFencedException)
         {
             // superseded: this checkpoint will never be current
-            try { await Blobs.DeletePrefixAsync(prefix, CancellationToken.None); } catch (Exception e) when (TransientErrors.Is(e)) { }
+            try
+            {
+                await Blobs.DeletePrefixAsync(prefix, CancellationToken.None);
+                Log.LogInformation("{Key}: superseded: deleted its uncommitted checkpoint {Prefix}", Key, prefix);
+            }
+            catch (Exception e) when (TransientErrors.Is(e)) { }
             throw;
         }
         if (previous != null && previous != prefix) await Blobs.DeletePrefixAsync(previous, ct);

@@ -251,7 +251,6 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
                     s.Status = WorkStatus.Failed;
                     s.Phase = "failed";
                     s.Error = error;
-                    s.Silo = null;
                     s.Finished = DateTimeOffset.UtcNow;
                 });
             }

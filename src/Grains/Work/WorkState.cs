@@ -3,8 +3,8 @@ namespace SaeCluster.Grains;
 /// <summary>
 /// What every producer and trainer keeps in grain storage: its status, the epoch of the activation that
 /// last claimed it (bumped by an ETag-checked write when an activation starts the work, so two
-/// activations can never both publish), the silo running it (null once handed back or finished), its
-/// phase and why it failed.
+/// activations can never both publish), the silo running it or that finished it (null once handed back
+/// or cancelled), its phase and why it failed.
 /// </summary>
 [GenerateSerializer]
 public abstract class WorkState

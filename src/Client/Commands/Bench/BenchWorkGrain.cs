@@ -61,7 +61,6 @@ public sealed class BenchWorkGrain(
             s.DoneMs = WorkMs;
             s.Status = WorkStatus.Done;
             s.Phase = "done";
-            s.Silo = null;
         });
     }
 }
