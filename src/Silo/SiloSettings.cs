@@ -35,6 +35,7 @@ public sealed record SiloSettings
         ("--advertise", "SAECLUSTER_ADVERTISE", "IP address other silos reach this one at (default 127.0.0.1; the pod IP in Kubernetes)"),
         ("--probe-seconds", "SAECLUSTER_PROBE_SECONDS", "membership probe timeout (default 5)"),
         ("--missed-probes", "SAECLUSTER_MISSED_PROBES", "missed probes before a silo is declared dead and its work resumes elsewhere (default 3)"),
+        ("--death-votes", "SAECLUSTER_DEATH_VOTES", "other silos' suspicions that declare a silo dead (default 2; 1 for a cluster of two silos)"),
         ("--reminder-seconds", "SAECLUSTER_REMINDER_SECONDS", "period of the reminder that brings a sweep back after its silo is lost (default 60)"),
         ("--work-dir", "SAECLUSTER_WORK_DIR", "where running work keeps temporary files (default a folder under the temp folder)"),
         ("--grace-seconds", "SAECLUSTER_GRACE_SECONDS", "how long shutdown waits for running work to checkpoint (default 60)"),
@@ -60,6 +61,7 @@ public sealed record SiloSettings
     public required IPAddress? Advertise { get; init; }
     public required TimeSpan ProbeTimeout { get; init; }
     public required int MissedProbes { get; init; }
+    public required int DeathVotes { get; init; }
     public required TimeSpan ReminderPeriod { get; init; }
     public required string WorkDirectory { get; init; }
     public required TimeSpan Grace { get; init; }
@@ -151,6 +153,7 @@ public sealed record SiloSettings
             Advertise = advertise,
             ProbeTimeout = Seconds("--probe-seconds", Get("--probe-seconds"), 5, min: 0.5),
             MissedProbes = Count("--missed-probes", Get("--missed-probes"), 3),
+            DeathVotes = Count("--death-votes", Get("--death-votes"), 2),
             ReminderPeriod = Seconds("--reminder-seconds", Get("--reminder-seconds"), 60, min: 1),
             WorkDirectory = Path.GetFullPath(Get("--work-dir") ?? Path.Combine(Path.GetTempPath(), "saecluster-silo", Sanitize(id))),
             Grace = Seconds("--grace-seconds", Get("--grace-seconds"), 60, min: 0),
@@ -218,6 +221,7 @@ public sealed record SiloSettings
         Sweeps = new SweepOptions { ReminderPeriod = ReminderPeriod },
         ProbeTimeout = ProbeTimeout,
         MissedProbes = MissedProbes,
+        DeathVotes = DeathVotes,
         Kubernetes = Kubernetes,
         ConnectWait = StoreWait,
     };

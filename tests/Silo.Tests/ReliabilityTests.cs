@@ -59,24 +59,26 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
         await using var run = await Run.StartAsync(servers, "kill");
         await run.GuardAsync(async () =>
         {
-            var a = await run.StartSiloAsync("kill-a");
+            var silos = new[] { await run.StartSiloAsync("kill-a"), await run.StartSiloAsync("kill-b") };
+            await run.WaitForAsync(async () => (await run.SilosAsync(silos[0])).Count == 2, "kill-b to join the cluster", TimeSpan.FromSeconds(60));
             // the reference: the same sweep under another name, uninterrupted
-            await run.SubmitAsync(a, "kill-ref");
-            var reference = await run.WaitForSweepAsync(a, "kill-ref", TimeSpan.FromSeconds(120));
+            await run.SubmitAsync(silos[0], "kill-ref");
+            var reference = await run.WaitForSweepAsync(silos[0], "kill-ref", TimeSpan.FromSeconds(120));
             Assert.True(reference.State == "done", $"reference ended {reference.State}: {reference.Error}");
 
-            await run.SubmitAsync(a, "kill");
-            // a trainer of A is training and has committed at least one checkpoint; preferably caught between two
-            static bool Training(WorkView t) => t.Silo == "kill-a" && t.Status == "running" && t.Phase == "training" && t.CheckpointStep >= CheckpointEvery;
-            await run.WaitForTrainersAsync(a, "kill", ts => ts.Any(Training), "a trainer training on kill-a with a checkpoint", TimeSpan.FromSeconds(60));
-            var b = await run.StartSiloAsync("kill-b");
-            await run.WaitForAsync(async () => (await run.SilosAsync(a)).Count == 2, "kill-b to join the cluster", TimeSpan.FromSeconds(60));
-            var before = await run.WaitForTrainersAsync(a, "kill", ts => ts.Any(t => Training(t) && t.Tokens / Batch > t.CheckpointStep), "a trainer of kill-a past its checkpoint", TimeSpan.FromSeconds(30));
+            await run.SubmitAsync(silos[0], "kill");
+            // a trainer is training past its last checkpoint (so that "at most one interval is redone" has teeth): kill its silo
+            static bool Training(WorkView t) => t.Status == "running" && t.Phase == "training" && t.CheckpointStep >= CheckpointEvery && t.Tokens / Batch > t.CheckpointStep;
+            var before = await run.WaitForTrainersAsync(silos[0], "kill", ts => ts.Any(Training), "a trainer training past a checkpoint", TimeSpan.FromSeconds(90));
+            string victimSilo = before.First(Training).Silo!;
+            var a = silos.Single(s => run.IdOf(s) == victimSilo);
+            var b = silos.Single(s => s != a);
+            string survivor = run.IdOf(b);
             run.Kill(a, 9);
 
-            // what A had committed when it died, as PostgreSQL holds it
+            // what the killed silo had committed when it died, as PostgreSQL holds it
             var interrupted = new List<(string Key, JsonObject State)>();
-            foreach (var t in before.Where(t => t.Silo == "kill-a"))
+            foreach (var t in before.Where(t => t.Silo == victimSilo))
                 if (await run.StoredAsync("trainer", t.Key) is { } s && (int)s["Status"]! == (int)WorkStatus.Running && s["Checkpoint"] != null)
                     interrupted.Add((t.Key, s));
             Assert.True(interrupted.Count > 0, "no trainer was interrupted with a checkpoint: " + string.Join(", ", before));
@@ -90,7 +92,7 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
             {
                 var was = before.Single(x => x.Key == key);
                 var resumed = ResumedLine().Matches(b.Log).Where(m => m.Groups[1].Value == key).ToArray();
-                Assert.True(resumed.Length > 0, $"{key}: kill-b never resumed it (checkpoint {stored["Checkpoint"]} at step {stored["CheckpointStep"]})");
+                Assert.True(resumed.Length > 0, $"{key}: {survivor} never resumed it (checkpoint {stored["Checkpoint"]} at step {stored["CheckpointStep"]})");
                 // B resumed from exactly what A committed last, at most one checkpoint interval behind what A had trained
                 Assert.Equal((string)stored["Checkpoint"]!, resumed[0].Groups[2].Value);
                 long step = long.Parse(resumed[0].Groups[3].Value);
@@ -99,7 +101,7 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
                 Assert.True(step >= stepAtKill - CheckpointEvery, $"{key}: resumed at step {step}, but step {stepAtKill} was trained before the kill");
                 var final = (await run.StoredAsync("trainer", key))!;
                 Assert.True((long)final["Epoch"]! > (long)stored["Epoch"]!, $"{key}: epoch {final["Epoch"]} after the takeover, {stored["Epoch"]} before");
-                output.WriteLine($"{key}: at step ≥ {stepAtKill} (checkpoint {stored["CheckpointStep"]}) on kill-a at SIGKILL; kill-b resumed at step {step}, epoch {stored["Epoch"]} → {final["Epoch"]}");
+                output.WriteLine($"{key}: at step ≥ {stepAtKill} (checkpoint {stored["CheckpointStep"]}) on {victimSilo} at SIGKILL; {survivor} resumed at step {step}, epoch {stored["Epoch"]} → {final["Epoch"]}");
             }
             // and the weights are bit for bit those of the uninterrupted run
             foreach (var t in status.Trainers)
@@ -117,44 +119,48 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
         await using var run = await Run.StartAsync(servers, "fence");
         await run.GuardAsync(async () =>
         {
-            var a = await run.StartSiloAsync("fence-a");
-            await run.SubmitAsync(a, "fence");
-            var ts = await run.WaitForTrainersAsync(a, "fence", ts => ts.Any(t => t.Silo == "fence-a" && t.Phase == "training" && t.CheckpointStep >= CheckpointEvery),
-                "a trainer training on fence-a with a checkpoint", TimeSpan.FromSeconds(60));
-            var b = await run.StartSiloAsync("fence-b");
-            await run.WaitForAsync(async () => (await run.SilosAsync(b)).Count == 2, "fence-b to join the cluster", TimeSpan.FromSeconds(60));
-            var victim = (await run.TrainersAsync(a, "fence")).First(t => t.Silo == "fence-a" && t.Phase == "training");
+            var silos = new[] { await run.StartSiloAsync("fence-a"), await run.StartSiloAsync("fence-b") };
+            await run.WaitForAsync(async () => (await run.SilosAsync(silos[0])).Count == 2, "fence-b to join the cluster", TimeSpan.FromSeconds(60));
+            await run.SubmitAsync(silos[0], "fence");
+            var ts = await run.WaitForTrainersAsync(silos[0], "fence", ts => ts.Any(t => t.Status == "running" && t.Phase == "training" && t.CheckpointStep >= CheckpointEvery),
+                "a trainer training with a checkpoint", TimeSpan.FromSeconds(90));
+            var victim = ts.First(t => t.Status == "running" && t.Phase == "training" && t.CheckpointStep >= CheckpointEvery);
+            var a = silos.Single(s => run.IdOf(s) == victim.Silo);
+            var b = silos.Single(s => s != a);
+            string idA = run.IdOf(a), idB = run.IdOf(b);
             long epochA = victim.Epoch;
 
             run.Kill(a, 19); // SIGSTOP: A keeps its connections and its belief that it runs the trainer, but answers nothing
             // B declares A dead, and the trainer starts again on B under a newer epoch, from A's last checkpoint
-            var taken = await run.WaitForStoredAsync("trainer", victim.Key, s => (string?)s["Silo"] == "fence-b" && (long)s["Epoch"]! > epochA,
-                "claimed by fence-b", TimeSpan.FromSeconds(90));
+            var taken = await run.WaitForStoredAsync("trainer", victim.Key, s => (string?)s["Silo"] == idB && (long)s["Epoch"]! > epochA,
+                $"claimed by {idB}", TimeSpan.FromSeconds(90));
             long epochB = (long)taken["Epoch"]!;
-            await run.WaitForAsync(() => Task.FromResult(b.Log.Contains($"{victim.Key}: resumed from ")), $"fence-b to resume {victim.Key}", TimeSpan.FromSeconds(30));
+            await run.WaitForAsync(() => Task.FromResult(b.Log.Contains($"{victim.Key}: resumed from ")), $"{idB} to resume {victim.Key}", TimeSpan.FromSeconds(30));
             Assert.Matches($@"{Regex.Escape(victim.Key)}: resumed from \S+/e{epochA}-s\d+/ at step", b.Log);
             var carried = await run.WaitForStoredAsync("trainer", victim.Key, s => ((string?)s["Checkpoint"])?.Contains($"/e{epochB}-s") == true,
-                "checkpointed by fence-b", TimeSpan.FromSeconds(60));
-            Assert.True((long)carried["CheckpointStep"]! > victim.CheckpointStep, $"fence-b's checkpoint is at step {carried["CheckpointStep"]}, fence-a had reached {victim.CheckpointStep}");
+                $"checkpointed by {idB}", TimeSpan.FromSeconds(60));
+            Assert.True((long)carried["CheckpointStep"]! > victim.CheckpointStep, $"{idB}'s checkpoint is at step {carried["CheckpointStep"]}, {idA} had reached {victim.CheckpointStep}");
 
             run.Kill(a, 18); // SIGCONT: A wakes up declared dead: Orleans stops it, or its next write is refused
             await run.WaitForAsync(() => Task.FromResult(a.HasExited || a.Log.Contains($"{victim.Key}: fenced")),
-                $"fence-a to stop or to find {victim.Key} fenced", TimeSpan.FromSeconds(60));
+                $"{idA} to stop or to find {victim.Key} fenced", TimeSpan.FromSeconds(60));
             var row = (await run.StoredAsync("trainer", victim.Key))!;
-            Assert.True((long)row["Epoch"]! >= epochB, $"{victim.Key}: epoch went back to {row["Epoch"]} after fence-a woke");
-            Assert.NotEqual("fence-a", (string?)row["Silo"]);
+            Assert.True((long)row["Epoch"]! >= epochB, $"{victim.Key}: epoch went back to {row["Epoch"]} after {idA} woke");
+            Assert.NotEqual(idA, (string?)row["Silo"]);
 
             var status = await run.WaitForSweepAsync(b, "fence", TimeSpan.FromSeconds(120));
             Assert.True(status.State == "done", $"sweep ended {status.State}: {status.Error}");
             await run.AssertEverySaeWrittenAsync(status);
+            // the final state is the newest activation's: done, its epoch, its own last checkpoint; never the frozen one's
             var final = (await run.StoredAsync("trainer", victim.Key))!;
+            long finalEpoch = (long)final["Epoch"]!;
             Assert.Equal((int)WorkStatus.Done, (int)final["Status"]!);
-            Assert.Equal(epochB, (long)final["Epoch"]!);
-            Assert.Contains($"/e{epochB}-s", (string)final["Checkpoint"]!);
-            Assert.Contains($"{victim.Key}: done:", b.Log);
-            Assert.DoesNotContain($"{victim.Key}: done:", a.Log);
-            output.WriteLine($"{victim.Key}: epoch {epochA} on fence-a (frozen), {epochB} on fence-b; fence-a after SIGCONT: {(a.HasExited ? $"exited ({a.ExitCode})" : "running, fenced")}");
-            Assert.True(await b.TerminateAsync(TimeSpan.FromSeconds(30)), "fence-b did not exit within 30 s of SIGTERM");
+            Assert.True(finalEpoch >= epochB, $"final epoch {finalEpoch} < {epochB}");
+            Assert.Contains($"/e{finalEpoch}-s", (string)final["Checkpoint"]!);
+            Assert.Contains($"{victim.Key}: done: ", b.Log);
+            Assert.DoesNotContain(a.Log.Split('\n'), l => l.Contains($"{victim.Key}: done: ") && l.Contains($"(epoch {epochA})"));
+            output.WriteLine($"{victim.Key}: epoch {epochA} on {idA} (frozen), {epochB} on {idB}; {idA} after SIGCONT: {(a.HasExited ? $"exited ({a.ExitCode})" : "running, fenced")}");
+            Assert.True(await b.TerminateAsync(TimeSpan.FromSeconds(30)), $"{idB} did not exit within 30 s of SIGTERM");
         });
     }
 
@@ -328,7 +334,7 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
             {
                 "--cluster", Cluster, "--blobs", BlobsArgument, "--id", id, "--work-dir", work, "--data-root", SiloProcess.RepositoryRoot,
                 "--slots", "producer=1,trainer=2", "--grace-seconds", "10", "--advertise", "127.0.0.1",
-                "--probe-seconds", "2", "--missed-probes", "2", "--reminder-seconds", "2",
+                "--probe-seconds", "2", "--missed-probes", "2", "--death-votes", "1", "--reminder-seconds", "2",
             };
             if (Container != null) args.AddRange(["--container", Container]);
             var silo = await SiloProcess.StartAsync(Dir.Path, null, [.. args]);
@@ -338,6 +344,8 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
             _silos.Add((id, silo, pid));
             return silo;
         }
+
+        public string IdOf(SiloProcess silo) => _silos.Single(s => s.Silo == silo).Id;
 
         public async Task SubmitAsync(SiloProcess silo, string sweep, long tokens = Tokens)
         {

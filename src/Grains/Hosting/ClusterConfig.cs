@@ -28,6 +28,8 @@ public sealed record ClusterConfig
     /// <summary>Membership failure detection: a silo missing this many probes of this timeout is declared dead (production: Orleans' defaults).</summary>
     public TimeSpan ProbeTimeout { get; init; } = TimeSpan.FromSeconds(5);
     public int MissedProbes { get; init; } = 3;
+    /// <summary>Suspicions from other silos that declare a silo dead (Orleans' default 2; a 2-silo cluster needs 1, having one other silo).</summary>
+    public int DeathVotes { get; init; } = 2;
     /// <summary>Take the silo name, address and cluster ids from the pod (Microsoft.Orleans.Hosting.Kubernetes).</summary>
     public bool Kubernetes { get; init; }
 

@@ -51,6 +51,7 @@ public static class SaeClusterHosting
         {
             o.ProbeTimeout = config.ProbeTimeout;
             o.NumMissedProbesLimit = config.MissedProbes;
+            o.NumVotesForDeathDeclaration = config.DeathVotes;
         });
         silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = config.Sweeps.ReminderPeriod < o.MinimumReminderPeriod ? config.Sweeps.ReminderPeriod : o.MinimumReminderPeriod);
         silo.Configure<GrainCollectionOptions>(o => o.DeactivationTimeout = config.Work.Grace + TimeSpan.FromSeconds(10));
@@ -59,7 +60,12 @@ public static class SaeClusterHosting
         silo.Services.AddSingleton(config.Work);
         silo.Services.AddSingleton(config.Sweeps);
         silo.Services.AddSingleton<IBlobStore>(blobs as MeteredBlobStore ?? new MeteredBlobStore(blobs));
-        silo.Services.AddSingleton(sp => new SiloWork(config.SiloName, config.Work));
+        silo.Services.AddSingleton(sp =>
+        {
+            var membership = sp.GetRequiredService<IClusterMembershipService>();
+            var self = sp.GetRequiredService<ILocalSiloDetails>();
+            return new SiloWork(config.SiloName, config.Work, () => membership.CurrentSnapshot.GetSiloStatus(self.SiloAddress) == SiloStatus.Active);
+        });
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloWorkTelemetry>();
         silo.Services.AddSingleton<ClusterRoles>();
         if (config.Roles.Contains(SiloRoles.Coordinator)) silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SweepResumer>();

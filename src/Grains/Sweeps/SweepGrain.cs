@@ -17,7 +17,7 @@ namespace SaeCluster.Grains;
 [RolePlacement(SiloRoles.Coordinator)]
 public sealed class SweepGrain(
     [PersistentState("sweep", StorageNames.Default)] IPersistentState<SweepState> stored,
-    SweepOptions options, ClusterRoles roles, IBlobStore blobs, ILogger<SweepGrain> log) : Grain, ISweepGrain, IRemindable
+    SweepOptions options, ClusterRoles roles, SiloWork silo, IBlobStore blobs, ILogger<SweepGrain> log) : Grain, ISweepGrain, IRemindable
 {
     const string ReminderName = "tick";
     readonly Dictionary<int, ProducerReport> _producers = [];
@@ -72,6 +72,8 @@ public sealed class SweepGrain(
         _telemetry ??= SaeClusterMetrics.Sweeps.Add(new SweepTelemetry(Name));
         _timer = this.RegisterGrainTimer(TickAsync, new GrainTimerCreationOptions(TimeSpan.Zero, options.Tick) { KeepAlive = true });
     }
+
+    void TickSoon() => _timer?.Change(TimeSpan.Zero, options.Tick);
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
@@ -130,6 +132,7 @@ public sealed class SweepGrain(
     {
         if (_producers.TryGetValue(report.Index, out var known) && known.Status.IsFinal() && !report.Status.IsFinal()) return Task.CompletedTask;
         _producers[report.Index] = report;
+        if (report.Status.IsFinal()) TickSoon(); // a slot is free: start the next producer now, not at the next tick
         return Task.CompletedTask;
     }
 
@@ -137,12 +140,22 @@ public sealed class SweepGrain(
     {
         if (_trainers.TryGetValue(report.Site, out var known) && known.Status.IsFinal() && !report.Status.IsFinal()) return Task.CompletedTask;
         _trainers[report.Site] = report;
+        if (report.Status.IsFinal()) TickSoon();
         return Task.CompletedTask;
     }
 
     async Task TickAsync()
     {
         if (!stored.RecordExists) return;
+        if (!silo.IsActive)
+        {
+            // declared dead (frozen, cut off): the sweep runs on another silo now; drive nothing from here
+            log.LogWarning("{Sweep}: this silo is not an active member of the cluster; the sweep stops here", Name);
+            _timer?.Dispose();
+            _timer = null;
+            DeactivateOnIdle();
+            return;
+        }
         try
         {
             if (stored.State.Status == WorkStatus.Running) await DriveAsync();

@@ -160,7 +160,7 @@ public sealed class SaeTrainerGrain(
         });
         await PublishOutputsAsync(spec, outDir, ct);
         telemetry.Phase = "done";
-        Log.LogInformation("{Key}: done: {Saes} SAE(s), {Tokens:N0} tokens at {Rate:N0} tok/s", Key, trainer.Learners.Count, trainer.TokensTrained, tokensPerSecond);
+        Log.LogInformation("{Key}: done: {Saes} SAE(s), {Tokens:N0} tokens at {Rate:N0} tok/s (epoch {Epoch})", Key, trainer.Learners.Count, trainer.TokensTrained, tokensPerSecond, Epoch);
     }
 
     // Copies the staged outputs (from the local folder when this activation made them, else from the blob store) to saes/, then ends Done.

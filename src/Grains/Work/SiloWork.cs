@@ -9,12 +9,14 @@ namespace SaeCluster.Grains;
 /// </summary>
 public sealed class SiloWork
 {
-    readonly ConcurrentDictionary<string, LocalWork> _active = new();
+    readonly ConcurrentDictionary<string, LocalWork> _running = new();
+    readonly Func<bool> _active;
     readonly Dictionary<string, Slots> _slots;
     long _started, _fenced;
 
-    public SiloWork(string siloName, WorkOptions options)
+    public SiloWork(string siloName, WorkOptions options, Func<bool>? active = null)
     {
+        _active = active ?? (() => true);
         SiloName = siloName;
         Options = options;
         _slots = options.Slots.ToDictionary(kv => kv.Key, kv => new Slots(kv.Value));
@@ -24,7 +26,7 @@ public sealed class SiloWork
     public WorkOptions Options { get; }
 
     /// <summary>What runs (or waits for a slot) here now, by key.</summary>
-    public IReadOnlyList<LocalWork> Activations => [.. _active.Values.OrderBy(a => a.Key, StringComparer.Ordinal)];
+    public IReadOnlyList<LocalWork> Activations => [.. _running.Values.OrderBy(a => a.Key, StringComparer.Ordinal)];
 
     /// <summary>Activations that started work here since the silo started.</summary>
     public long Started => Interlocked.Read(ref _started);
@@ -32,18 +34,24 @@ public sealed class SiloWork
     /// <summary>Activations here that found themselves superseded by a newer one (an ETag conflict) or were ended by a cancel.</summary>
     public long Fenced => Interlocked.Read(ref _fenced);
 
+    /// <summary>
+    /// True while this silo is an active member of the cluster. A silo that finds itself declared dead (it
+    /// froze, or was cut off, past failure detection) starts no new work in the moments before it stops.
+    /// </summary>
+    public bool IsActive => _active();
+
     /// <summary>Activations of <paramref name="kind"/> holding a slot.</summary>
-    public int Running(string kind) => _active.Values.Count(a => a.Kind == kind && a.HasSlot);
+    public int Running(string kind) => _running.Values.Count(a => a.Kind == kind && a.HasSlot);
 
     public LocalWork Register(string key, string kind, long epoch)
     {
         var w = new LocalWork(key, kind, epoch, DateTimeOffset.UtcNow);
-        _active[key] = w;
+        _running[key] = w;
         Interlocked.Increment(ref _started);
         return w;
     }
 
-    public void Unregister(LocalWork work) => _active.TryRemove(new KeyValuePair<string, LocalWork>(work.Key, work));
+    public void Unregister(LocalWork work) => _running.TryRemove(new KeyValuePair<string, LocalWork>(work.Key, work));
 
     public void CountFenced() => Interlocked.Increment(ref _fenced);
 

@@ -87,6 +87,12 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
     public virtual async Task<TReport> StartAsync()
     {
         if (State.Status.IsFinal() || _fenced || _ending || _loop is { IsCompleted: false }) return BuildReport();
+        if (!Silo.IsActive)
+        {
+            Log.LogWarning("{Key}: not starting: this silo is not an active member of the cluster", Key);
+            DeactivateOnIdle();
+            return BuildReport();
+        }
         try
         {
             await WriteAsync(s =>
