@@ -10,7 +10,18 @@ public static class Saectl
         public override string ToString() => $"exit {ExitCode}\nstdout:\n{Stdout}\nstderr:\n{Stderr}";
     }
 
-    static string Dll => Path.Combine(AppContext.BaseDirectory, "saectl.dll");
+    /// <summary>
+    /// saectl from its own build output (src/Client/bin/{configuration}/net10.0): next to these tests it would
+    /// resolve the libraries the silo's ASP.NET Core framework brings here, which saectl does not run on.
+    /// </summary>
+    static string Dll
+    {
+        get
+        {
+            var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+            return Path.Combine(SiloProcess.RepositoryRoot, "src", "Client", "bin", here.Parent!.Name, here.Name, "saectl.dll");
+        }
+    }
 
     public static Result Run(params string[] args) => Run(new Dictionary<string, string>(), args);
 

@@ -9,8 +9,8 @@ using Spectre.Console;
 namespace SaeCluster.Client.Commands;
 
 /// <summary>
-/// <c>saectl bench metrics</c>: what /metrics costs. GEMM calls timed with the silo's metrics collector
-/// listening and without, interleaved, at shapes from the tiny to the real (each call records FLOPs and
+/// <c>saectl bench metrics</c>: what /metrics costs. GEMM calls timed with an OpenTelemetry meter provider
+/// (the Prometheus exporter the silos run) listening and without, interleaved, at shapes from the tiny to the real (each call records FLOPs and
 /// seconds); the cost of one tagged counter add and histogram record; and the time to write a scrape of
 /// a Gemma-Scope-sized sweep (every layer × 3 sites × 8 SAEs), as a share of a 15 s scrape interval.
 /// </summary>
@@ -31,7 +31,7 @@ public static class BenchMetricsCommand
 
     static int Run(int rounds, bool json, CancellationToken ct)
     {
-        // 1. GEMM: the same calls with the collector listening (each call records 2 counters) and without
+        // 1. GEMM: the same calls with the exporter listening (each call records 2 counters) and without
         (int M, int N, int K, string What)[] shapes =
         [
             (1, 1, 1, "the record cost alone"),
@@ -52,15 +52,17 @@ public static class BenchMetricsCommand
             for (int r = 0; r < rounds; r++)
             {
                 off.Add(TimeCalls(Call, calls));
-                using (SaeClusterMetrics.CreateCollector()) on.Add(TimeCalls(Call, calls));
+                using (MetricsEndpoint.Start($"127.0.0.1:{Grains.FreePorts.Next()}").Provider) on.Add(TimeCalls(Call, calls));
             }
             double mOff = Median(off), mOn = Median(on);
             gemm.Add(new GemmRow($"{m}×{n}×{k} ({what})", mOff * 1e6, mOn * 1e6, (mOn / mOff - 1) * 100));
         }
 
-        // 2. one record, with the collector listening (what every blob call, shard write and GEMM call pays)
-        using var collector = SaeClusterMetrics.CreateCollector();
-        using var meter = new Meter("SaeCluster.Bench");
+        // 2. one record, with the exporter listening (what every blob call, shard write and GEMM call pays)
+        var (provider, url) = MetricsEndpoint.Start($"127.0.0.1:{Grains.FreePorts.Next()}");
+        using var _ = provider;
+        using var http = new HttpClient();
+        using var meter = new Meter(SaeClusterMetrics.MeterName); // a meter the exporter listens to
         var counter = meter.CreateCounter<long>("saecluster.bench.adds");
         var histogram = meter.CreateHistogram("saecluster.bench.seconds", "s", null, null, new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.01, 0.1, 1, 10] });
         var t1 = new KeyValuePair<string, object?>("precision", "f32");
@@ -78,12 +80,12 @@ public static class BenchMetricsCommand
                 t.Saes = [.. Enumerable.Range(0, 8).Select(i => new SaeTelemetry($"jumprelu-w{16384 << (i % 4)}-l0_{i}") { L0 = 40, Fvu = 0.2, DeadFraction = 0.01, Loss = 0.3, LearningRate = 7e-5 })];
                 trainers.Add(t);
             }
-        string scrape = collector.Scrape();
+        string scrape = http.GetStringAsync(url, ct).GetAwaiter().GetResult();
         var scrapes = new List<double>();
         for (int i = 0; i < 20; i++)
         {
             var sw = Stopwatch.StartNew();
-            scrape = collector.Scrape();
+            scrape = http.GetStringAsync(url, ct).GetAwaiter().GetResult(); // a whole scrape: collection, text format, HTTP
             scrapes.Add(sw.Elapsed.TotalSeconds);
         }
         foreach (var t in trainers) SaeClusterMetrics.Trainers.Remove(t, TimeSpan.Zero);
@@ -101,11 +103,11 @@ public static class BenchMetricsCommand
             }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
-        var table = new Table().Border(TableBorder.Rounded).Title($"GEMM calls with / without the metrics collector ({Gemm.Backend}, median of {rounds} interleaved rounds)");
+        var table = new Table().Border(TableBorder.Rounded).Title($"GEMM calls with / without the OpenTelemetry exporter ({Gemm.Backend}, median of {rounds} interleaved rounds)");
         foreach (var h in new[] { "shape m×n×k", "µs/call off", "µs/call on", "overhead" }) table.AddColumn(h);
         foreach (var g in gemm) table.AddRow(Markup.Escape(g.Shape), $"{g.MicrosOff:F2}", $"{g.MicrosOn:F2}", $"{g.OverheadPercent:+0.00;-0.00} %");
         AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"one tagged counter add: [bold]{addNs:F0} ns[/]; one histogram record: [bold]{histNs:F0} ns[/] (collector listening)");
+        AnsiConsole.MarkupLine($"one tagged counter add: [bold]{addNs:F0} ns[/]; one histogram record: [bold]{histNs:F0} ns[/] (exporter listening)");
         AnsiConsole.MarkupLine($"scrape of a Gemma-Scope-sized sweep (78 trainers × 8 SAEs): [bold]{series:N0}[/] series, {scrape.Length / 1024.0:F0} KiB in [bold]{scrapeMs:F1} ms[/] = {scrapeMs / 15_000 * 100:F3} % of a 15 s scrape interval");
         return 0;
     }

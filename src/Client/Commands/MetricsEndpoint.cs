@@ -24,7 +24,7 @@ public static class MetricsEndpoint
         {
             var provider = Sdk.CreateMeterProviderBuilder()
                 .AddSaeClusterMeters("saectl", $"saectl-{Environment.ProcessId}")
-                .AddPrometheusHttpListener(o => { o.Host = host; o.Port = port; })
+                .AddPrometheusHttpListener(o => { o.Host = host; o.Port = port; o.ScrapeResponseCacheDurationMilliseconds = 0; })
                 .Build();
             return (provider, url);
         }

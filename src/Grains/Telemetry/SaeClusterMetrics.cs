@@ -75,12 +75,12 @@ public static class SaeClusterMetrics
         Meter.CreateObservableCounter("saecluster.sae.tokens", () => Trainers.Items.SelectMany(t => t.Saes.Select(s =>
             new Measurement<long>(Volatile.Read(ref t.Tokens), SaeTags(t, s)))), "{token}", "Tokens each SAE has trained on");
         Meter.CreateObservableGauge("saecluster.sae.l0", () => Sae(s => s.L0), "{latent}", "Active latents per token at the latest step");
-        Meter.CreateObservableGauge("saecluster.sae.fvu", () => Sae(s => s.Fvu), "1", "Fraction of variance unexplained at the latest step");
-        Meter.CreateObservableGauge("saecluster.sae.dead_latents", () => Sae(s => s.DeadFraction), "1", "Fraction of latents that have not fired within the dead-latent window");
+        Meter.CreateObservableGauge("saecluster.sae.fvu.ratio", () => Sae(s => s.Fvu), "1", "Fraction of variance unexplained at the latest step");
+        Meter.CreateObservableGauge("saecluster.sae.dead_latents.ratio", () => Sae(s => s.DeadFraction), "1", "Fraction of latents that have not fired within the dead-latent window");
         Meter.CreateObservableGauge("saecluster.sae.loss", () => Sae(s => s.Loss), "", "Training loss at the latest step (NaN when training diverged)");
         Meter.CreateObservableGauge("saecluster.sae.learning_rate", () => Sae(s => s.LearningRate), "", "Learning rate at the latest step");
 
-        Meter.CreateObservableGauge("saecluster.sweep.progress", () => Sweeps.Items.Select(s => new Measurement<double>(s.Progress, new KeyValuePair<string, object?>("sweep", s.Sweep))),
+        Meter.CreateObservableGauge("saecluster.sweep.progress.ratio", () => Sweeps.Items.Select(s => new Measurement<double>(s.Progress, new KeyValuePair<string, object?>("sweep", s.Sweep))),
             "1", "Tokens trained over tokens to train, across a sweep's trainers (reported by the silo running its coordinator)");
         Meter.CreateObservableGauge("saecluster.sweep.state", () => Sweeps.Items.Select(s => new Measurement<int>(1, new("sweep", s.Sweep), new("state", s.State))),
             "", "Each sweep's state (running, done, failed, cancelled) as a 1-valued series");
@@ -115,9 +115,6 @@ public static class SaeClusterMetrics
             foreach (string error in ErrorKinds.All)
                 Errors.Add(0, new KeyValuePair<string, object?>("where", where), new KeyValuePair<string, object?>("error", error));
     }
-
-    /// <summary>A collector of these instruments (and GEMM's), for a host's /metrics.</summary>
-    public static MetricsCollector CreateCollector() => new(MeterName);
 
     static KeyValuePair<string, object?>[] TrainerTags(TrainerTelemetry t) => [new("sweep", t.Sweep), new("layer", t.Layer), new("site", t.Site)];
 
