@@ -98,7 +98,9 @@ public sealed partial class MetricsExportTests
     [GeneratedRegex(@"([a-zA-Z_][a-zA-Z0-9_]*)=""((?:[^""\\]|\\.)*)""")]
     private static partial Regex LabelPair();
 
-    // Prometheus' own parser and linter (promtool check metrics: exit 0 = parses, no lint problems).
+    // Prometheus' own parser and linter (promtool check metrics: exit 0 = parses, no lint problems; 3 = lint problems only).
+    // Orleans' own meters (present when a silo ran in this process) have instruments without descriptions: "no help
+    // text" on orleans_* is theirs; anything on ours, or a parse error, fails.
     static void PromtoolAccepts(string exposition)
     {
         var psi = new ProcessStartInfo(PrometheusServer.Binary("promtool"), "check metrics")
@@ -110,6 +112,7 @@ public sealed partial class MetricsExportTests
         p.StandardInput.Close();
         string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
         p.WaitForExit();
-        Assert.True(p.ExitCode == 0, $"promtool check metrics: exit {p.ExitCode}: {output}\n--- exposition ---\n{exposition}");
+        var ours = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(l => !l.StartsWith("orleans_", StringComparison.Ordinal)).ToArray();
+        Assert.True(p.ExitCode == 0 || p.ExitCode == 3 && ours.Length == 0, $"promtool check metrics: exit {p.ExitCode}: {string.Join('\n', ours)}\n--- exposition ---\n{exposition}");
     }
 }
