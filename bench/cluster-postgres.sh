@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # saectl bench cluster against a throwaway PostgreSQL (fsync on: the numbers are for a durable store).
-# Extra arguments go to the benchmark:  bash bench/cluster-postgres.sh [--claimers 32] [--actors 5000]
+# Extra arguments go to the benchmark:  bash bench/cluster-postgres.sh [--writers 32] [--writes 5000] [--work-ms 2000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -u /tmp/saecluster-bench-pg.XXXXXX)

@@ -96,6 +96,8 @@ public sealed class ActivationProducerGrain(
             }
             if (chunk.Count < spec.ContextsPerShard) { end = shard + 1; break; }
         }
+        contexts.Dispose();
+        ReleaseSlot();
         await FinishAsync(end);
         Log.LogInformation("{Key}: produced shards {First}–{Last}{End}: {Tokens:N0} tokens × {Sites} site(s)", Key, first, first + count - 1,
             end != null ? $" (the corpus ends at shard {end})" : "", tokensHere, sites.Pairs.Count);

@@ -151,6 +151,8 @@ public sealed class SaeTrainerGrain(
         // staged under this epoch's name, current once recorded; then copied to saes/ by whoever holds the state
         string staged = $"{SweepKeys.CheckpointPrefix(Sweep, Site)}e{Epoch}-out/";
         await Blobs.UploadFolderAsync(outDir, staged, ct);
+        trainer.Dispose(); // the SAEs and the batch buffers: what is left is copying files and committing
+        ReleaseSlot();
         await CommitAsync(s =>
         {
             s.Staged = staged;

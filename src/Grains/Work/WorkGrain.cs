@@ -25,6 +25,7 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
     Task? _loop;
     IGrainTimer? _timer;
     LocalWork? _local;
+    IDisposable? _slot;
     volatile bool _fenced, _ending, _deactivating;
 
     protected WorkGrain(IPersistentState<TState> stored, DeepCopier<TState> copier, SiloWork silo, IBlobStore blobs, ILogger log)
@@ -166,6 +167,12 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
     }
 
     /// <summary>
+    /// Gives this work's slot back before the work ends: what is left (final commits, cleanup) holds no model,
+    /// SAE or batch, and the next piece of work queued on this silo can start now.
+    /// </summary>
+    protected void ReleaseSlot() => _slot?.Dispose();
+
+    /// <summary>
     /// Changes the state (on a copy) and writes it, ETag-checked, on the activation's scheduler. Throws
     /// <see cref="WorkFencedException"/> when a newer activation wrote since (this one then stops);
     /// any other failure leaves the committed state as it was and propagates (transient ones are retried).
@@ -218,7 +225,7 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
         try
         {
             Directory.CreateDirectory(WorkDirectory);
-            using (await Silo.AcquireAsync(local, ct))
+            using (_slot = await Silo.AcquireAsync(local, ct))
             {
                 while (true)
                 {

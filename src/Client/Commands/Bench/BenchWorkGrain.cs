@@ -56,6 +56,7 @@ public sealed class BenchWorkGrain(
                 sinceCommit.Restart();
             }
         }
+        ReleaseSlot(); // as producers and trainers do once their work is done: the final commit holds nothing
         await CommitAsync(s =>
         {
             s.DoneMs = WorkMs;
