@@ -35,6 +35,10 @@ public sealed class BenchWorkGrain(
     /// <summary>Work per grain (ms), set by the bench before it starts them.</summary>
     public static int WorkMs = 500;
 
+    /// <summary>Pieces the bench waits for, and the signal when the last one has committed Done (no polling load on the silo).</summary>
+    public static int Remaining;
+    public static TaskCompletionSource AllDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     protected override string Kind => SiloRoles.Trainer;
 
     protected override BenchWorkReport BuildReport() => new(State.Status, State.DoneMs);
@@ -63,5 +67,6 @@ public sealed class BenchWorkGrain(
             s.Status = WorkStatus.Done;
             s.Phase = "done";
         });
+        if (Interlocked.Decrement(ref Remaining) == 0) AllDone.TrySetResult();
     }
 }
