@@ -148,12 +148,12 @@ public sealed record SiloSettings
             Id = id,
             ServiceId = Get("--service-id") ?? "saecluster",
             ClusterId = Get("--cluster-id") ?? "saecluster",
-            SiloPort = Port("--silo-port", Get("--silo-port"), 11111),
-            GatewayPort = Port("--gateway-port", Get("--gateway-port"), 30000),
+            SiloPort = Integer("--silo-port", Get("--silo-port"), 11111, 1, 65535, "a port (1–65535)"),
+            GatewayPort = Integer("--gateway-port", Get("--gateway-port"), 30000, 1, 65535, "a port (1–65535)"),
             Advertise = advertise,
             ProbeTimeout = Seconds("--probe-seconds", Get("--probe-seconds"), 5, min: 0.5),
-            MissedProbes = Count("--missed-probes", Get("--missed-probes"), 3),
-            DeathVotes = Count("--death-votes", Get("--death-votes"), 2),
+            MissedProbes = Integer("--missed-probes", Get("--missed-probes"), 3, 1, 100, "a count ≥ 1"),
+            DeathVotes = Integer("--death-votes", Get("--death-votes"), 2, 1, 100, "a count ≥ 1"),
             ReminderPeriod = Seconds("--reminder-seconds", Get("--reminder-seconds"), 60, min: 1),
             WorkDirectory = Path.GetFullPath(Get("--work-dir") ?? Path.Combine(Path.GetTempPath(), "saecluster-silo", Sanitize(id))),
             Grace = Seconds("--grace-seconds", Get("--grace-seconds"), 60, min: 0),
@@ -187,19 +187,11 @@ public sealed record SiloSettings
         return TimeSpan.FromSeconds(s);
     }
 
-    static int Port(string flag, string? value, int fallback)
+    static int Integer(string flag, string? value, int fallback, int min, int max, string what)
     {
         if (value == null) return fallback;
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int p) || p is < 1 or > 65535)
-            throw new SiloUsageException($"{flag}: '{value}' is not a port (1–65535)");
-        return p;
-    }
-
-    static int Count(string flag, string? value, int fallback)
-    {
-        if (value == null) return fallback;
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < 1)
-            throw new SiloUsageException($"{flag}: '{value}' is not a count ≥ 1");
+        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n < min || n > max)
+            throw new SiloUsageException($"{flag}: '{value}' is not {what}");
         return n;
     }
 

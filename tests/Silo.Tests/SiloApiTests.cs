@@ -59,6 +59,12 @@ public class SiloApiTests(SiloFixture fx)
         Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
         Assert.Contains("corpus.paths[0]", await ErrorOf(r));
 
+        r = await http.PostAsync("/api/sweeps", Yaml(Sweeps.Tiny("bad-site").Replace("kinds: [res]", "kinds: [res, resid]")));
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        string site = await ErrorOf(r);
+        Assert.Contains("sites.kinds", site);
+        Assert.Contains("resid", site);
+
         r = await http.PostAsync("/api/sweeps", new StringContent("{}", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, r.StatusCode);
         Assert.Contains("text/yaml", await ErrorOf(r));
@@ -113,6 +119,29 @@ public class SiloApiTests(SiloFixture fx)
         var silo = await http.GetFromJsonAsync<JsonObject>("/api/silo");
         Assert.True((long)silo!["activationsStarted"]! >= 3, silo.ToJsonString()); // at least one producer and both trainers
         Assert.False((bool)silo["drained"]!);
+    }
+
+    [Fact]
+    public async Task TheOrleansDashboardIsServedBehindTheToken()
+    {
+        using var anonymous = fx.Silo.Http(token: "");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/dashboard")).StatusCode);
+        using var http = fx.Silo.Http();
+        var page = await http.GetAsync("/dashboard/"); // (/dashboard redirects here; HttpClient drops the bearer header on redirects)
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("<html", (await page.Content.ReadAsStringAsync()).ToLowerInvariant());
+
+        // a browser opens /dashboard?token=… once: it gets a cookie and a redirect to the clean URL
+        using var browser = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false }) { BaseAddress = new Uri(fx.Url) };
+        var once = await browser.GetAsync($"/dashboard?token={SiloFixture.Token}");
+        Assert.Equal(HttpStatusCode.Redirect, once.StatusCode);
+        string cookie = once.Headers.GetValues("Set-Cookie").Single();
+        Assert.StartsWith("saecluster-token=", cookie);
+        Assert.Contains("httponly", cookie.ToLowerInvariant());
+        var withCookie = new HttpRequestMessage(HttpMethod.Get, "/dashboard/");
+        withCookie.Headers.Add("Cookie", cookie.Split(';')[0]);
+        Assert.Equal(HttpStatusCode.OK, (await browser.SendAsync(withCookie)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browser.GetAsync("/dashboard?token=wrong")).StatusCode);
     }
 
     [Fact]

@@ -116,6 +116,21 @@ public class SiloLifecycleTests
 
     static async Task WaitsForTheDatabaseAsync(TempDir dir, Grains.Tests.PostgresServer pg)
     {
+        // `db init` applies our schema (what a Kubernetes Job runs before the silos), twice without harm
+        string fresh = await pg.NewDatabaseAsync();
+        for (int i = 0; i < 2; i++)
+        {
+            var (initCode, initOutput) = SiloProcess.RunToExit(dir.Path, TimeSpan.FromSeconds(60), "db", "init", "--cluster", fresh);
+            Assert.True(initCode == 0, initOutput);
+            Assert.Contains("schema applied to Host=127.0.0.1", initOutput);
+        }
+        await using (var c = new Npgsql.NpgsqlConnection(fresh))
+        {
+            await c.OpenAsync();
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT count(*) FROM OrleansQuery", c);
+            Assert.True((long)(await cmd.ExecuteScalarAsync())! >= 20, "the query texts are missing");
+        }
+
         string db = await pg.NewDatabaseAsync();
         pg.Stop(); // the database pod is not up yet
 
@@ -201,6 +216,21 @@ public class SiloLifecycleTests
         Assert.Contains("Password=***", output);
         Assert.DoesNotContain("s3cret-pw", output);
         Assert.Single(output.Trim().Split('\n'));
+
+        // an unreachable blob store: exit 1 naming it, its key not shown, and no cluster folder left behind
+        const string key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+        (code, output) = SiloProcess.RunToExit(dir.Path, timeout, "--cluster", dir["never"], "--blobs",
+            $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;");
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: cannot open the blob store azure://devstoreaccount1/saecluster: ", output.Trim());
+        Assert.DoesNotContain(key, output);
+        Assert.Single(output.Trim().Split('\n'));
+        Assert.False(Directory.Exists(dir["never"]), "a failed start left its cluster folder behind");
+
+        // db init on a folder: there is no schema to apply
+        (code, output) = SiloProcess.RunToExit(dir.Path, timeout, "db", "init", "--cluster", dir["c"]);
+        Assert.Equal(2, code);
+        Assert.Contains("is a folder, not PostgreSQL", output);
 
         // settings the user got wrong: exit 2
         foreach (var (args, message) in new (string[], string)[]
