@@ -71,6 +71,9 @@ public static class BenchClusterCommand
                 }
             });
             double writeSeconds = sw.Elapsed.TotalSeconds;
+            // the peer, on PostgreSQL: the same version-checked single-row writes straight through Npgsql
+            double? rawSeconds = where.IsPostgres ? await RawWritesAsync(where.PostgresConnectionString!, id, writes, writers,
+                System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new BenchWorkState { DoneMs = 1234, Epoch = 1234, Phase = "running", Silo = "bench-silo" }), ct) : null;
 
             // 2. coordination overhead: small pieces of work through the silo's slots (a first round warms the JIT)
             var (wall, ideal) = await OverheadRoundAsync(silo, id + "/warm", Math.Min(smallActors, slots), workMs, slots, ct);
@@ -80,6 +83,9 @@ public static class BenchClusterCommand
             var table = new Table().Border(TableBorder.Rounded).Title($"[bold]Orleans work machinery on {(where.IsPostgres ? "PostgreSQL (ADO.NET)" : "a folder (file storage)")}[/] ({Markup.Escape(where.Display)})");
             foreach (var col in new[] { "measure", "value", "detail" }) table.AddColumn(new TableColumn(col).RightAligned());
             table.AddRow("state writes/s", (writes / writeSeconds).ToString("N0", inv), $"{writes:N0} ETag-checked writes by {writers} writers in {writeSeconds:F2} s");
+            if (rawSeconds is double raw)
+                table.AddRow("  vs. raw SQL", (writeSeconds > 0 ? raw / writeSeconds : 0).ToString("P0", inv),
+                    $"the same writes as plain UPDATE … WHERE version = @v through Npgsql: {writes / raw:N0}/s");
             table.AddRow("coordination overhead", overhead.ToString("P2", inv), $"{smallActors} pieces × {workMs} ms on {slots} slots: {wall:F3} s wall, {ideal:F3} s of work per slot");
             AnsiConsole.Write(table);
             return 0;
@@ -87,6 +93,41 @@ public static class BenchClusterCommand
         finally
         {
             if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        }
+    }
+
+    // n single-row writes by `writers` connections, each checking and bumping the row's version, as the grain storage's write does
+    static async Task<double> RawWritesAsync(string connectionString, string id, int writes, int writers, byte[] payload, CancellationToken ct)
+    {
+        string table = "bench_" + id.Replace("-", "_");
+        await using var db = Npgsql.NpgsqlDataSource.Create(connectionString);
+        await using (var create = db.CreateCommand($"CREATE TABLE {table} (id integer PRIMARY KEY, version integer NOT NULL, payload bytea)"))
+            await create.ExecuteNonQueryAsync(ct);
+        try
+        {
+            await using (var insert = db.CreateCommand($"INSERT INTO {table} SELECT g, 0, NULL FROM generate_series(0, {writers - 1}) g"))
+                await insert.ExecuteNonQueryAsync(ct);
+            long done = 0;
+            var sw = Stopwatch.StartNew();
+            await Parallel.ForAsync(0, writers, new ParallelOptions { MaxDegreeOfParallelism = writers, CancellationToken = ct }, async (w, c) =>
+            {
+                int version = 0;
+                await using var conn = await db.OpenConnectionAsync(c);
+                while (Interlocked.Increment(ref done) <= writes)
+                {
+                    await using var cmd = new Npgsql.NpgsqlCommand($"UPDATE {table} SET version = version + 1, payload = @p WHERE id = @id AND version = @v RETURNING version", conn);
+                    cmd.Parameters.AddWithValue("p", payload);
+                    cmd.Parameters.AddWithValue("id", w);
+                    cmd.Parameters.AddWithValue("v", version);
+                    version = (int)(await cmd.ExecuteScalarAsync(c) ?? throw new InvalidOperationException("a raw write lost its version check"));
+                }
+            });
+            return sw.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            await using var drop = db.CreateCommand($"DROP TABLE {table}");
+            await drop.ExecuteNonQueryAsync(CancellationToken.None);
         }
     }
 

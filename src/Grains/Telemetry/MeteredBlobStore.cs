@@ -5,7 +5,7 @@ namespace SaeCluster.Grains;
 
 /// <summary>
 /// A blob store that counts what goes through it for /metrics: bytes read and written, and each call's
-/// duration by operation and outcome. The actor runtime hands every activation its stores through this.
+/// duration by operation and outcome. Every silo registers its blob store wrapped in this.
 /// </summary>
 public sealed class MeteredBlobStore(IBlobStore inner) : IBlobStore
 {
