@@ -37,7 +37,7 @@ public sealed class ActivationProducerGrain(
 
     protected override async Task RunAsync(CancellationToken ct)
     {
-        string yaml = await Grains.Sweep(Sweep).GetSpecAsync() ?? throw new WorkFailedException($"sweep '{Sweep}' no longer exists");
+        string yaml = await Grains.Sweep(Sweep).GetSpecAsync(ct) ?? throw new WorkFailedException($"sweep '{Sweep}' no longer exists");
         var spec = SweepSpecCache.Get(Sweep, yaml);
         int first = Index * spec.ShardsPerProducer, count = Math.Min(spec.ShardsPerProducer, spec.EstimatedShards - first);
         var committed = State.Shards.Select(s => s.Index).ToHashSet();

@@ -10,5 +10,5 @@ public interface ISweepIndexGrain : IGrainWithStringKey
     Task RemoveAsync(string sweep);
 
     [AlwaysInterleave]
-    Task<IReadOnlyList<string>> ListAsync();
+    Task<IReadOnlyList<string>> ListAsync(CancellationToken ct = default);
 }

@@ -112,7 +112,7 @@ public sealed class SweepGrain(
         catch (Exception e) when (TransientErrors.Is(e)) { log.LogWarning("{Sweep}: could not unregister its reminder ({Message}); its next tick does", Name, e.Message); }
     }
 
-    public async Task<SubmitResult> SubmitAsync(string yaml)
+    public async Task<SubmitResult> SubmitAsync(string yaml, CancellationToken ct)
     {
         if (stored.RecordExists) return new SubmitResult(false, stored.State.Status.Name());
         var spec = SweepSpecCache.Get(Name, yaml);
@@ -126,7 +126,7 @@ public sealed class SweepGrain(
         return new SubmitResult(true, null);
     }
 
-    public Task<string?> GetSpecAsync() => Task.FromResult(stored.RecordExists ? stored.State.Spec : null);
+    public Task<string?> GetSpecAsync(CancellationToken ct) => Task.FromResult(stored.RecordExists ? stored.State.Spec : null);
 
     public Task ReportProducerAsync(ProducerReport report)
     {
@@ -295,7 +295,7 @@ public sealed class SweepGrain(
         }
     }
 
-    public async Task<bool> CancelAsync()
+    public async Task<bool> CancelAsync(CancellationToken ct)
     {
         if (!stored.RecordExists) { DeactivateOnIdle(); return false; }
         if (stored.State.Status.IsFinal()) return true;
@@ -309,15 +309,15 @@ public sealed class SweepGrain(
         return true;
     }
 
-    public async Task<bool> DeleteAsync()
+    public async Task<bool> DeleteAsync(CancellationToken ct)
     {
         if (!stored.RecordExists) { DeactivateOnIdle(); return false; }
-        if (!stored.State.Status.IsFinal()) await CancelAsync();
+        if (!stored.State.Status.IsFinal()) await CancelAsync(ct);
         else await SettleAsync();
         var forget = Enumerable.Range(0, ProducerCount).Select(i => GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).ForgetAsync())
             .Concat(Sites.Select(s => GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, s)).ForgetAsync()));
         await Task.WhenAll(forget);
-        int deleted = await blobs.DeletePrefixAsync(SweepKeys.BlobPrefix(Name));
+        int deleted = await blobs.DeletePrefixAsync(SweepKeys.BlobPrefix(Name), ct);
         await GrainFactory.GetGrain<ISweepIndexGrain>(ISweepIndexGrain.Key).RemoveAsync(Name);
         await UnregisterTickAsync();
         _timer?.Dispose();
@@ -331,7 +331,7 @@ public sealed class SweepGrain(
         return true;
     }
 
-    public Task<ShardCatalog> GetCatalogAsync(string site)
+    public Task<ShardCatalog> GetCatalogAsync(string site, CancellationToken ct)
     {
         var shards = new Dictionary<int, ShardEntry>();
         foreach (var p in _producers.Values)
@@ -345,7 +345,7 @@ public sealed class SweepGrain(
         return Task.FromResult(new ShardCatalog(shards, complete, Math.Min(spec.EstimatedShards, end ?? int.MaxValue)));
     }
 
-    public Task<SweepStatus?> GetStatusAsync()
+    public Task<SweepStatus?> GetStatusAsync(CancellationToken ct)
     {
         if (!stored.RecordExists) { DeactivateOnIdle(); return Task.FromResult<SweepStatus?>(null); }
         var state = stored.State;
@@ -362,7 +362,7 @@ public sealed class SweepGrain(
             state.Status == WorkStatus.Running ? _message : null));
     }
 
-    public Task<IReadOnlyList<WorkView>> GetWorkAsync()
+    public Task<IReadOnlyList<WorkView>> GetWorkAsync(CancellationToken ct)
     {
         if (!stored.RecordExists) return Task.FromResult<IReadOnlyList<WorkView>>([]);
         var state = stored.State;

@@ -16,7 +16,7 @@ public sealed class SweepIndexGrain([PersistentState("index", StorageNames.Defau
         await stored.WriteStateAsync();
     }
 
-    public Task<IReadOnlyList<string>> ListAsync() => Task.FromResult<IReadOnlyList<string>>([.. stored.State.Sweeps]);
+    public Task<IReadOnlyList<string>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<string>>([.. stored.State.Sweeps]);
 }
 
 [GenerateSerializer]

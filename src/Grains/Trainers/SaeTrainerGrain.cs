@@ -53,7 +53,7 @@ public sealed class SaeTrainerGrain(
     protected override async Task RunAsync(CancellationToken ct)
     {
         var sweep = Grains.Sweep(Sweep);
-        var spec = SweepSpecCache.Get(Sweep, await sweep.GetSpecAsync() ?? throw new WorkFailedException($"sweep '{Sweep}' no longer exists"));
+        var spec = SweepSpecCache.Get(Sweep, await sweep.GetSpecAsync(ct) ?? throw new WorkFailedException($"sweep '{Sweep}' no longer exists"));
         var (layer, site) = SweepKeys.SiteOf(Key);
         var config = spec.Training;
         _totalTokens = config.TotalSteps * config.BatchSize;
@@ -80,7 +80,7 @@ public sealed class SaeTrainerGrain(
         var config = spec.Training;
         int d = site.Width(spec.Model);
         SetPhase("starting");
-        var source = new StreamingShardSource(d, Blobs, c => sweep.GetCatalogAsync(Site).WaitAsync(c), config.Seed, spec.ShuffleShards,
+        var source = new StreamingShardSource(d, Blobs, c => sweep.GetCatalogAsync(Site, c), config.Seed, spec.ShuffleShards,
             Path.Combine(WorkDirectory, "shards"), ct, waiting: message =>
             {
                 telemetry.Phase = "waiting";
