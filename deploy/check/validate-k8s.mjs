@@ -7,7 +7,8 @@
 //   1. validates each against its schema: kubernetes-models (core, apps, policy, …) and
 //      @kubernetes-models/prometheus-operator (PodMonitor, …) — a kind neither knows is an error;
 //   2. checks what the schemas cannot. Pods of the saecluster-silo binary (silos and the API-only Orleans
-//      clients): readiness (/healthz) and liveness (/healthz/live) probes, the http port 8080, non-root /
+//      clients): readiness (/healthz) and liveness (/healthz/live) probes, a startup probe that outlasts
+//      SAECLUSTER_WAIT_SECONDS, the http port 8080, non-root /
 //      read-only root / no capabilities / RuntimeDefault seccomp, writable /tmp, scrape annotations, a
 //      PodDisruptionBudget, a valid role (SAECLUSTER_ROLE or --role: coordinator,producer,trainer or api
 //      alone), slots producer=N/trainer=N, only SAECLUSTER_* settings the silo reads (src/Silo/SiloSettings.cs;
@@ -296,6 +297,13 @@ function semanticChecks(objects, { isOverlay }, report) {
       const probePath = (p) => p?.httpGet?.path;
       if (!c.readinessProbe) report(o, `${where} has no readinessProbe (httpGet /healthz)`);
       else if (probePath(c.readinessProbe) !== "/healthz") report(o, `${where} readinessProbe should be httpGet /healthz (a silo: Active in the membership; the API: a gateway answers), not ${probePath(c.readinessProbe) ?? "a non-HTTP probe"}`);
+      // HTTP listens only after start-up has waited for the stores (and, for the API, a gateway): the startup
+      // probe (or, without one, the liveness probe's first failures) must outlast SAECLUSTER_WAIT_SECONDS.
+      const first = c.startupProbe ?? c.livenessProbe;
+      const wait = num(env.SAECLUSTER_WAIT_SECONDS ?? "0");
+      const patience = first ? (first.initialDelaySeconds ?? 0) + (first.periodSeconds ?? 10) * (first.failureThreshold ?? 3) : Infinity;
+      if (wait > 0 && patience <= wait)
+        report(o, `${where} ${c.startupProbe ? "startupProbe" : "livenessProbe"} gives up after ${patience} s, within SAECLUSTER_WAIT_SECONDS (${wait}): the kubelet would restart a silo still waiting for its stores`);
       if (!c.livenessProbe) report(o, `${where} has no livenessProbe (httpGet /healthz/live)`);
       else if (probePath(c.livenessProbe) !== "/healthz/live") report(o, `${where} livenessProbe should be httpGet /healthz/live (it must not depend on the store), not ${probePath(c.livenessProbe) ?? "a non-HTTP probe"}`);
       securityChecks(o, c, psc, report);
