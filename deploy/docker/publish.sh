@@ -7,8 +7,9 @@
 #
 # Output: a self-contained (no .NET runtime needed on the target), Release, framework-independent
 # folder for <rid> (default linux-x64) with the native apphost (<out-dir>/saecluster-silo or
-# <out-dir>/saectl), SQLitePCLRaw's bundled libe_sqlite3.so and the runtime. oneDNN (libdnnl.so.2/.3)
-# is not in it: the image installs it from the distro, and without it the GEMMs use managed SIMD code.
+# <out-dir>/saectl) and the runtime; no native libraries of its own (no SQLite any more). oneDNN
+# (libdnnl.so.2/.3) is not in it: the image installs it from the distro, and without it the GEMMs use
+# managed SIMD code.
 #
 # Not trimmed, on purpose (measured; see deploy/docker/README.md, "Trimming"): full trimming breaks the
 # reflection-based System.Text.Json the API and the actors use, and partial trimming leaves ILLink

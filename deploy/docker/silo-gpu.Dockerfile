@@ -37,7 +37,7 @@ ARG VERSION=0.5.0
 ARG REVISION=unknown
 ARG SOURCE_URL=""
 LABEL org.opencontainers.image.title="saecluster-silo-gpu" \
-      org.opencontainers.image.description="SaeCluster silo on the NVIDIA CUDA 12 runtime (cuBLAS, NVRTC) for the coming GPU backend; trains on the CPU with oneDNN until then. HTTP API on :8080." \
+      org.opencontainers.image.description="SaeCluster silo on the NVIDIA CUDA 12 runtime (cuBLAS, NVRTC) for the coming GPU backend; trains on the CPU with oneDNN until then. HTTP API on :8080, silo port 11111, gateway 30000." \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE_URL}" \
@@ -67,6 +67,7 @@ ENV SAECLUSTER_URLS=http://0.0.0.0:8080 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
 WORKDIR /work
 USER 10001:10001
-EXPOSE 8080
+# As silo.Dockerfile: HTTP 8080, silo port 11111, gateway port 30000.
+EXPOSE 8080 11111 30000
 # No HEALTHCHECK (no HTTP client in the image); Kubernetes probes GET /healthz.
 ENTRYPOINT ["/app/saecluster-silo"]

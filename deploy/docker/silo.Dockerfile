@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 #
-# saecluster-silo, CPU image: the silo (actor runtime + HTTP API on :8080) on Debian 12 with oneDNN.
+# saecluster-silo, CPU image: an Orleans silo (coordinator, producer and trainer roles) with the HTTP API on
+# :8080, silo port 11111, gateway port 30000 — or, with --role api, an API-only Orleans client — on
+# Debian 12 with oneDNN.
 #
 #   docker build -f deploy/docker/silo.Dockerfile -t saecluster/silo:0.5.0 .       (context: the repo root)
 #
@@ -32,7 +34,7 @@ ARG VERSION=0.5.0
 ARG REVISION=unknown
 ARG SOURCE_URL=""
 LABEL org.opencontainers.image.title="saecluster-silo" \
-      org.opencontainers.image.description="SaeCluster silo (CPU): runs the sweep actors (coordinator, activation producers, SAE trainers) and serves the HTTP API on :8080. oneDNN GEMMs (AMX bf16 where the CPU has it)." \
+      org.opencontainers.image.description="SaeCluster silo (CPU): an Orleans silo running sweeps (coordinator, activation producers, SAE trainers; --role) with the HTTP API on :8080, silo port 11111, gateway 30000; or an API-only Orleans client (--role api). oneDNN GEMMs (AMX bf16 where the CPU has it)." \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE_URL}" \
@@ -53,8 +55,9 @@ COPY --from=build /out /app
 # SAECLUSTER_WORK_DIR: per-activation scratch (activation shards being written, trainer checkpoints
 #   before upload); each activation gets a subfolder, removed when it ends. Mount an emptyDir/volume.
 # SAECLUSTER_DATA_ROOT: relative model/corpus paths in submitted sweeps resolve here (mount them read-only).
-# The cluster and blob stores default to /work/runs (SQLite + folder): fine for one container with a
-# volume on /work; a cluster sets SAECLUSTER_CLUSTER (postgres://…) and SAECLUSTER_BLOBS (Azure).
+# The cluster and blob stores default to folders under /work/runs (runs/.cluster: one silo, Orleans' file
+# grain storage; runs: blobs): fine for one container with a volume on /work. A cluster of many silos sets
+# SAECLUSTER_CLUSTER (PostgreSQL: the membership table, grain state, reminders) and SAECLUSTER_BLOBS (Azure).
 # Workstation GC and TieredCompilation=false come from the app's runtimeconfig.json (Directory.Build.props);
 # DOTNET_gcServer=0 restates the GC choice so an inherited environment cannot switch it.
 # OMP_NUM_THREADS is not set here: oneDNN's OpenMP sizes itself from the visible CPUs, not from a CFS
@@ -67,9 +70,12 @@ ENV SAECLUSTER_URLS=http://0.0.0.0:8080 \
     HOME=/work
 WORKDIR /work
 USER 10001:10001
-EXPOSE 8080
+# 8080: HTTP API, /healthz, /metrics, /dashboard. 11111: silo-to-silo (--silo-port), 30000: the gateway
+# API-only clients connect to (--gateway-port); other silos reach them at the --advertise address (the pod
+# IP in Kubernetes).
+EXPOSE 8080 11111 30000
 # No HEALTHCHECK: the image has no HTTP client to run one with; Kubernetes probes GET /healthz itself.
-# SIGTERM (docker stop, pod deletion) lets running trainers checkpoint and hand their leases back
-# (--grace-seconds, default 60): give the container at least that long (docker stop -t 90,
-# terminationGracePeriodSeconds: 90).
+# SIGTERM (docker stop, pod deletion) makes the silo leave the cluster: running producers and trainers
+# checkpoint and resume on other silos (--grace-seconds, default 60): give the container at least that
+# long (docker stop -t 90, terminationGracePeriodSeconds: 90).
 ENTRYPOINT ["/app/saecluster-silo"]

@@ -34,15 +34,22 @@ public sealed class ImageTests(ImageTests.PublishFixture publish, ITestOutputHel
         string dir = publish.Get("silo", log);
         string exe = Path.Combine(dir, "saecluster-silo");
         AssertSelfContained(dir, exe);
-        Assert.True(File.Exists(Path.Combine(dir, "libe_sqlite3.so")), "SQLitePCLRaw's bundled libe_sqlite3.so is not in the publish output");
+        Assert.False(File.Exists(Path.Combine(dir, "libe_sqlite3.so")), "the silo has no SQLite any more, yet libe_sqlite3.so is in the publish output");
 
         var (helpCode, help) = Run(exe, ["--help"], RepoCommand.Root);
         Assert.True(helpCode == 0, $"--help exited {helpCode}:\n{help}");
-        Assert.Contains("SAECLUSTER_CLUSTER", help);
+        foreach (var variable in new[] { "SAECLUSTER_CLUSTER", "SAECLUSTER_ROLE", "SAECLUSTER_SILO_PORT", "SAECLUSTER_GATEWAY_PORT" })
+            Assert.Contains(variable, help);
 
+        // One silo on a folder cluster (localhost clustering, file grain storage) on free silo and gateway
+        // ports, so it never collides with another silo on this machine.
         using var tmp = new TempDir();
+        int siloPort = LoopbackPorts.Free(), gatewayPort = LoopbackPorts.Free();
+        while (gatewayPort == siloPort) gatewayPort = LoopbackPorts.Free();
         using var silo = ChildProcess.Start(exe, tmp.Path,
-            "--cluster", $"sqlite:{tmp["cluster.db"]}", "--blobs", tmp["blobs"], "--work-dir", tmp["work"],
+            "--cluster", tmp["cluster"], "--blobs", tmp["blobs"], "--work-dir", tmp["work"],
+            "--silo-port", siloPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--gateway-port", gatewayPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--data-root", tmp.Path, "--urls", "http://127.0.0.1:0");
         string url = await silo.WaitForAsync(new Regex(@"Now listening on: (http://\S+)"), TimeSpan.FromSeconds(60));
 
@@ -56,6 +63,13 @@ public sealed class ImageTests(ImageTests.PublishFixture publish, ITestOutputHel
             await Task.Delay(200);
         }
         Assert.True(health.IsSuccessStatusCode, $"/healthz: {(int)health.StatusCode} {await health.Content.ReadAsStringAsync()}\n{silo.Log}");
+        // Orleans listens on the ports it was given: silo-to-silo and the gateway API-only clients connect to.
+        foreach (var (name, port) in new[] { ("silo", siloPort), ("gateway", gatewayPort) })
+        {
+            using var tcp = new System.Net.Sockets.TcpClient();
+            try { await tcp.ConnectAsync(System.Net.IPAddress.Loopback, port).WaitAsync(TimeSpan.FromSeconds(5)); }
+            catch (Exception e) { Assert.Fail($"nothing listens on the {name} port {port}: {e.Message}\n{silo.Log}"); }
+        }
         // The JSON API too: the published (untrimmed) app serialises with reflection-based System.Text.Json.
         var sweeps = await http.GetAsync("/api/sweeps");
         Assert.True(sweeps.IsSuccessStatusCode, $"/api/sweeps: {(int)sweeps.StatusCode}\n{silo.Log}");
@@ -71,6 +85,7 @@ public sealed class ImageTests(ImageTests.PublishFixture publish, ITestOutputHel
         string dir = publish.Get("saectl", log);
         string exe = Path.Combine(dir, "saectl");
         AssertSelfContained(dir, exe);
+        Assert.False(File.Exists(Path.Combine(dir, "libe_sqlite3.so")), "the silo has no SQLite any more, yet libe_sqlite3.so is in the publish output");
 
         var (helpCode, help) = Run(exe, ["--help"], RepoCommand.Root);
         Assert.True(helpCode == 0, $"saectl --help exited {helpCode}:\n{help}");

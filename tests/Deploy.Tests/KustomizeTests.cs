@@ -43,26 +43,82 @@ public class KustomizeTests
     {
         var objects = Render($"k8s/overlays/{overlay}");
 
-        // Every overlay: the namespace, the API Service, three silo roles with probes, drain and scrape annotations.
+        // Every overlay: the namespace, the API Service in front of the API-only Orleans clients, three silo roles
+        // with probes, drain, scrape annotations and what Orleans' Kubernetes hosting needs.
         Assert.All(objects.Where(o => o.Kind != "Namespace"), o => Assert.Equal("saecluster", o.Namespace));
-        var api = objects.Single(o => o.Is("Service", "saecluster-api"));
-        Assert.Contains("port: 80", api.Text);
-        Assert.Contains("targetPort: http", api.Text);
-        Assert.Contains("app.kubernetes.io/component: coordinator", api.Text);
-        foreach (var role in new[] { "silo-coordinator", "silo-producer", "silo-trainer" })
+        var all = string.Concat(objects.Select(o => o.Text));
+        Assert.DoesNotContain("SAECLUSTER_LEASE_SECONDS", all);   // leases are gone: the Orleans membership
+        Assert.DoesNotContain("SAECLUSTER_SLOTS: none", all);     // an API-only process is --role api
+        Assert.DoesNotContain("skipApiVersionCheck", all);
+        var service = objects.Single(o => o.Is("Service", "saecluster-api"));
+        Assert.Contains("port: 80", service.Text);
+        Assert.Contains("targetPort: http", service.Text);
+        Assert.Contains("app.kubernetes.io/component: api", service.Text);
+
+        var api = objects.Single(o => o.Is("Deployment", "saecluster-api"));
+        AssertEnv(api, "SAECLUSTER_ROLE", "value: api");
+        AssertEnv(api, "SAECLUSTER_SILO_ID", @"valueFrom:\s+fieldRef:\s+fieldPath: metadata.name");
+        Assert.Contains("automountServiceAccountToken: false", api.Text);
+        Assert.DoesNotContain("serviceAccountName", api.Text);
+        Assert.DoesNotContain("orleans/", api.Text);        // not a silo: no labels Kubernetes hosting watches
+        Assert.DoesNotContain("containerPort: 11111", api.Text);
+        Assert.DoesNotContain("- drain", api.Text);
+        var config = objects.Single(o => o.Is("ConfigMap", "saecluster-silo"));
+        Assert.Contains("SAECLUSTER_SERVICE_ID: saecluster", config.Text);
+        Assert.Contains("SAECLUSTER_CLUSTER_ID: saecluster", config.Text);
+        Assert.Contains($"name: {config.Name}\n", api.Text);
+
+        // RBAC for Microsoft.Orleans.Hosting.Kubernetes: the verbs its documentation grants, on pods, in the namespace.
+        Assert.Contains("name: saecluster-silo", objects.Single(o => o.Is("ServiceAccount", "saecluster-silo")).Text);
+        var role = objects.Single(o => o.Is("Role", "saecluster-silo"));
+        Assert.Matches(new Regex(@"resources:\s+- pods\s+verbs:\s+- get\s+- watch\s+- list\s+- delete\s+- patch"), role.Text);
+        var binding = objects.Single(o => o.Is("RoleBinding", "saecluster-silo"));
+        Assert.Matches(new Regex(@"roleRef:\s+apiGroup: rbac.authorization.k8s.io\s+kind: Role\s+name: saecluster-silo"), binding.Text);
+        Assert.Matches(new Regex(@"subjects:\s+- kind: ServiceAccount\s+name: saecluster-silo\s+namespace: saecluster"), binding.Text);
+        Assert.DoesNotContain(objects, o => o.Kind is "ClusterRole" or "ClusterRoleBinding");
+
+        foreach (var (name, roleName) in new[] { ("silo-coordinator", "coordinator"), ("silo-producer", "producer"), ("silo-trainer", "trainer") })
         {
-            var silo = objects.Single(o => o.Is("Deployment", role));
-            Assert.Contains("path: /healthz\n", silo.Text);
-            Assert.Contains("path: /healthz/live", silo.Text);
+            var silo = objects.Single(o => o.Is("Deployment", name));
+            AssertEnv(silo, "SAECLUSTER_ROLE", $"value: {roleName}");
+            Assert.Contains("serviceAccountName: saecluster-silo", silo.Text);
+            Assert.Contains("automountServiceAccountToken: true", silo.Text);
+            Assert.Contains("orleans/serviceId: saecluster", silo.Text);
+            Assert.Contains("orleans/clusterId: saecluster", silo.Text);
+            foreach (var (variable, field) in new[]
+            {
+                ("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace"), ("POD_IP", "status.podIP"),
+                ("ORLEANS_SERVICE_ID", "metadata.labels['orleans/serviceId']"), ("ORLEANS_CLUSTER_ID", "metadata.labels['orleans/clusterId']"),
+                ("SAECLUSTER_SERVICE_ID", "metadata.labels['orleans/serviceId']"), ("SAECLUSTER_CLUSTER_ID", "metadata.labels['orleans/clusterId']"),
+            })
+                AssertEnv(silo, variable, $@"valueFrom:\s+fieldRef:\s+fieldPath: {Regex.Escape(field)}");
+            Assert.Matches(new Regex(@"- containerPort: 11111\s+name: silo"), silo.Text);
+            Assert.Matches(new Regex(@"- containerPort: 30000\s+name: gateway"), silo.Text);
+            Assert.Contains("terminationGracePeriodSeconds: 120", silo.Text);
             Assert.Contains("- drain", silo.Text);
-            Assert.Contains("prometheus.io/scrape: \"true\"", silo.Text);
-            Assert.Contains("runAsNonRoot: true", silo.Text);
-            Assert.Contains("readOnlyRootFilesystem: true", silo.Text);
-            // The Secrets the silo reads are the ones the overlay generated (hash-suffixed names).
-            foreach (var secret in new[] { "saecluster-db", "saecluster-blobs", "saecluster-api" })
-                Assert.Contains($"name: {objects.Single(o => o.Is("Secret", secret)).Name}\n", silo.Text);
         }
-        Assert.Equal(3, objects.Count(o => o.Kind == "PodDisruptionBudget"));
+        foreach (var process in new[] { "saecluster-api", "silo-coordinator", "silo-producer", "silo-trainer" })
+        {
+            var deployment = objects.Single(o => o.Is("Deployment", process));
+            Assert.Contains("path: /healthz\n", deployment.Text);
+            Assert.Contains("path: /healthz/live", deployment.Text);
+            Assert.Matches(new Regex(@"- containerPort: 8080\s+name: http"), deployment.Text);
+            Assert.Contains("prometheus.io/scrape: \"true\"", deployment.Text);
+            Assert.Contains("runAsNonRoot: true", deployment.Text);
+            Assert.Contains("readOnlyRootFilesystem: true", deployment.Text);
+            // The Secrets it reads are the ones the overlay generated (hash-suffixed names).
+            foreach (var secret in new[] { "saecluster-db", "saecluster-blobs", "saecluster-api" })
+                Assert.Contains($"name: {objects.Single(o => o.Is("Secret", secret)).Name}\n", deployment.Text);
+        }
+
+        // The schema step: the coordinators' initContainer runs `saecluster-silo db init` on the same database.
+        var coordinator = objects.Single(o => o.Is("Deployment", "silo-coordinator"));
+        var init = Regex.Match(coordinator.Text, @"initContainers:\n((?:      - .*\n|        .*\n)+)");
+        Assert.True(init.Success, $"silo-coordinator has no initContainers:\n{coordinator.Text}");
+        Assert.Matches(new Regex(@"- args:\s+- db\s+- init"), init.Groups[1].Value);
+        Assert.Contains("name: db-init", init.Groups[1].Value);
+        Assert.Matches(new Regex($@"name: SAECLUSTER_CLUSTER\s+valueFrom:\s+secretKeyRef:\s+key: cluster\s+name: {Regex.Escape(objects.Single(o => o.Is("Secret", "saecluster-db")).Name)}"), init.Groups[1].Value);
+        Assert.Equal(4, objects.Count(o => o.Kind == "PodDisruptionBudget"));
 
         var producer = objects.Single(o => o.Is("Deployment", "silo-producer"));
         var trainer = objects.Single(o => o.Is("Deployment", "silo-trainer"));
@@ -78,6 +134,7 @@ public class KustomizeTests
                 AssertInClusterPostgres(objects, db);
                 Assert.DoesNotContain("nvidia.com/gpu", string.Concat(objects.Select(o => o.Text)));
                 Assert.Contains("image: saecluster/silo:0.5.0", producer.Text);
+                Assert.DoesNotContain("SAECLUSTER_METADATA", producer.Text);   // no gpu=true on a CPU producer
                 Assert.Equal("dev-token", SecretValue(objects.Single(o => o.Is("Secret", "saecluster-api")), "token"));
                 Assert.DoesNotContain(objects, o => o.Kind == "PodMonitor");
                 break;
@@ -89,6 +146,7 @@ public class KustomizeTests
                     Assert.Contains("image: saecluster/silo-gpu:0.5.0", gpu.Text);
                     Assert.Contains("nvidia.com/gpu: 1", gpu.Text);
                     Assert.Contains("key: nvidia.com/gpu", gpu.Text); // the toleration
+                    AssertEnv(gpu, "SAECLUSTER_METADATA", "value: gpu=true");
                 }
                 break;
             case "azure":
@@ -100,6 +158,7 @@ public class KustomizeTests
                 Assert.Contains("image: saecluster/silo-gpu:0.5.0", producer.Text);
                 Assert.Contains("nvidia.com/gpu: 1", producer.Text);
                 Assert.Contains("key: nvidia.com/gpu", producer.Text);
+                AssertEnv(producer, "SAECLUSTER_METADATA", "value: gpu=true");
                 Assert.Contains("image: saecluster/silo:0.5.0", trainer.Text);
                 Assert.Contains("app.kubernetes.io/name: saecluster-silo", objects.Single(o => o.Is("PodMonitor", "saecluster-silos")).Text);
                 Assert.Contains("storageClassName: azurefile-csi", objects.Single(o => o.Is("PersistentVolumeClaim", "saecluster-data")).Text);
@@ -109,6 +168,10 @@ public class KustomizeTests
                 break;
         }
     }
+
+    /// <summary>The object sets env <paramref name="name"/> to what <paramref name="valuePattern"/> (a regex) matches.</summary>
+    static void AssertEnv(K8sObject o, string name, string valuePattern) =>
+        Assert.Matches(new Regex($@"- name: {Regex.Escape(name)}\s+{valuePattern}\s*$", RegexOptions.Multiline), o.Text);
 
     static void AssertInClusterPostgres(IReadOnlyList<K8sObject> objects, string connection)
     {
