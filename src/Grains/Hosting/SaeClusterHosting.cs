@@ -45,7 +45,9 @@ public static class SaeClusterHosting
             [SiloRoles.SlotsKey] = WorkOptions.Describe(config.Work.Slots),
         };
         silo.UseSiloMetadata(metadata);
-        silo.Services.AddPlacementFilter<RolePlacementStrategy, RolePlacementDirector>(ServiceLifetime.Singleton);
+        // transient: Orleans initialises one strategy instance per grain type from that type's properties (a
+        // singleton would be shared, and the role of whichever type was resolved last would apply to all)
+        silo.Services.AddPlacementFilter<RolePlacementStrategy, RolePlacementDirector>(ServiceLifetime.Transient);
 
         silo.Configure<ClusterMembershipOptions>(o =>
         {

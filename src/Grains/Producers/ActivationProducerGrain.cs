@@ -15,6 +15,7 @@ namespace SaeCluster.Grains;
 /// ends inside the range it records where, and finishes.
 /// </summary>
 [RolePlacement(SiloRoles.Producer)]
+[Orleans.Placement.RandomPlacement] // a sweep starts its work in a burst: spread it over the silos with the role (Orleans' default keeps a burst on the silo that makes it)
 public sealed class ActivationProducerGrain(
     [PersistentState("producer", StorageNames.Default)] IPersistentState<ProducerState> stored,
     DeepCopier<ProducerState> copier, SiloWork silo, IBlobStore blobs, ILogger<ActivationProducerGrain> log)

@@ -14,6 +14,7 @@ namespace SaeCluster.Grains;
 /// stale or cancelled activation can upload, but never make a checkpoint or an SAE output current.
 /// </summary>
 [RolePlacement(SiloRoles.Trainer)]
+[Orleans.Placement.RandomPlacement] // a sweep starts its work in a burst: spread it over the silos with the role (Orleans' default keeps a burst on the silo that makes it)
 public sealed class SaeTrainerGrain(
     [PersistentState("trainer", StorageNames.Default)] IPersistentState<TrainerState> stored,
     DeepCopier<TrainerState> copier, SiloWork silo, IBlobStore blobs, ILogger<SaeTrainerGrain> log)
