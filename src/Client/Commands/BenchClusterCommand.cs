@@ -13,8 +13,8 @@ namespace SaeCluster.Client.Commands;
 /// <summary>
 /// <c>saectl bench cluster</c>: what the Orleans machinery costs on a cluster location (PostgreSQL through
 /// the ADO.NET provider, or a folder): ETag-checked grain state writes per second from many concurrent
-/// writers, and the coordination overhead of running many small pieces of work through a silo's slots
-/// (1 − useful work time per slot / wall time).
+/// writers, and the coordination overhead of running many small pieces of work through a silo's slots, driven
+/// as a sweep drives its producers (1 − useful work time per slot / wall time).
 /// </summary>
 public static class BenchClusterCommand
 {
@@ -75,8 +75,9 @@ public static class BenchClusterCommand
             double? rawSeconds = where.IsPostgres ? await RawWritesAsync(where.PostgresConnectionString!, id, writes, writers,
                 System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new BenchWorkState { DoneMs = 1234, Epoch = 1234, Phase = "running", Silo = "bench-silo" }), ct) : null;
 
-            // 2. coordination overhead: small pieces of work through the silo's slots (a first round warms the JIT)
-            var (wall, ideal) = await OverheadRoundAsync(silo, id + "/warm", Math.Min(smallActors, slots), workMs, slots, ct);
+            // 2. coordination overhead: small pieces of work through the silo's slots (a first round of as many short pieces
+            // warms what a long-lived silo has warm: the JIT, and a connection pool as large as the burst of claims needs)
+            var (wall, ideal) = await OverheadRoundAsync(silo, id + "/warm", smallActors, 50, slots, ct);
             (wall, ideal) = await OverheadRoundAsync(silo, id + "/run", smallActors, workMs, slots, ct);
             double overhead = 1 - ideal / wall;
 
@@ -136,13 +137,19 @@ public static class BenchClusterCommand
     {
         BenchWorkGrain.WorkMs = workMs;
         Interlocked.Exchange(ref BenchWorkGrain.WorkTicks, 0);
-        BenchWorkGrain.Remaining = n;
-        BenchWorkGrain.AllDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        BenchWorkGrain.Finished = System.Threading.Channels.Channel.CreateUnbounded<string>();
         var grains = Enumerable.Range(0, n).Select(i => silo.Grains.GetGrain<IBenchWorkGrain>($"{prefix}/{i:D4}")).ToArray();
+        // as a sweep drives its producers: twice as many pieces started as there are slots (one queued behind each
+        // running one), the next started as soon as one has committed Done
+        int window = Math.Min(n, 2 * slots), started = window;
         var sw = Stopwatch.StartNew();
-        await Task.WhenAll(grains.Select(g => g.StartAsync()));
-        await BenchWorkGrain.AllDone.Task.WaitAsync(ct); // the last piece's Done is committed
-        double wall = sw.Elapsed.TotalSeconds;
+        await Task.WhenAll(grains.Take(window).Select(g => g.StartAsync()));
+        for (int finished = 0; finished < n; finished++)
+        {
+            await BenchWorkGrain.Finished.Reader.ReadAsync(ct);
+            if (started < n) _ = grains[started++].StartAsync();
+        }
+        double wall = sw.Elapsed.TotalSeconds; // the last piece's Done is committed
         var reports = await Task.WhenAll(grains.Select(g => g.GetReportAsync()));
         if (reports.Any(r => r.Status != WorkStatus.Done)) throw new InvalidOperationException("a piece of work is not done although all reported so");
         // useful time is what the pieces measured themselves doing; the rest of the slot time is coordination

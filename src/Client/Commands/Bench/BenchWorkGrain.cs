@@ -35,9 +35,8 @@ public sealed class BenchWorkGrain(
     /// <summary>Work per grain (ms), set by the bench before it starts them.</summary>
     public static int WorkMs = 500;
 
-    /// <summary>Pieces the bench waits for, and the signal when the last one has committed Done (no polling load on the silo).</summary>
-    public static int Remaining;
-    public static TaskCompletionSource AllDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Where a piece says it has committed Done, so the bench starts the next (no polling load on the silo).</summary>
+    public static System.Threading.Channels.Channel<string> Finished = System.Threading.Channels.Channel.CreateUnbounded<string>();
 
     protected override string Kind => SiloRoles.Trainer;
 
@@ -67,6 +66,6 @@ public sealed class BenchWorkGrain(
             s.Status = WorkStatus.Done;
             s.Phase = "done";
         });
-        if (Interlocked.Decrement(ref Remaining) == 0) AllDone.TrySetResult();
+        Finished.Writer.TryWrite(Key);
     }
 }
