@@ -66,7 +66,7 @@ public static class SaeClusterHosting
         {
             var membership = sp.GetRequiredService<IClusterMembershipService>();
             var self = sp.GetRequiredService<ILocalSiloDetails>();
-            return new SiloWork(config.SiloName, config.Work, () => membership.CurrentSnapshot.GetSiloStatus(self.SiloAddress) == SiloStatus.Active);
+            return new SiloWork(config.SiloName, config.Work, () => membership.CurrentSnapshot.GetSiloStatus(self.SiloAddress));
         });
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, SiloWorkTelemetry>();
         silo.Services.AddSingleton<ClusterRoles>();

@@ -149,8 +149,8 @@ public sealed class SweepGrain(
         if (!stored.RecordExists) return;
         if (!silo.IsActive)
         {
-            // declared dead (frozen, cut off): the sweep runs on another silo now; drive nothing from here
-            log.LogWarning("{Sweep}: this silo is not an active member of the cluster; the sweep stops here", Name);
+            // shutting down (its work is handing back), or declared dead (frozen, cut off: the sweep runs on another silo now)
+            if (silo.IsDeclaredDead) log.LogWarning("{Sweep}: this silo was declared dead; the sweep stops here", Name);
             _timer?.Dispose();
             _timer = null;
             DeactivateOnIdle();

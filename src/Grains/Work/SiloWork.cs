@@ -10,13 +10,13 @@ namespace SaeCluster.Grains;
 public sealed class SiloWork
 {
     readonly ConcurrentDictionary<string, LocalWork> _running = new();
-    readonly Func<bool> _active;
+    readonly Func<SiloStatus> _status;
     readonly Dictionary<string, Slots> _slots;
     long _started, _fenced;
 
-    public SiloWork(string siloName, WorkOptions options, Func<bool>? active = null)
+    public SiloWork(string siloName, WorkOptions options, Func<SiloStatus>? status = null)
     {
-        _active = active ?? (() => true);
+        _status = status ?? (() => SiloStatus.Active);
         SiloName = siloName;
         Options = options;
         _slots = options.Slots.ToDictionary(kv => kv.Key, kv => new Slots(kv.Value));
@@ -38,7 +38,10 @@ public sealed class SiloWork
     /// True while this silo is an active member of the cluster. A silo that finds itself declared dead (it
     /// froze, or was cut off, past failure detection) starts no new work in the moments before it stops.
     /// </summary>
-    public bool IsActive => _active();
+    public bool IsActive => _status() == SiloStatus.Active;
+
+    /// <summary>True once the membership has declared this silo dead (not merely shutting down).</summary>
+    public bool IsDeclaredDead => _status() == SiloStatus.Dead;
 
     /// <summary>Activations of <paramref name="kind"/> holding a slot.</summary>
     public int Running(string kind) => _running.Values.Count(a => a.Kind == kind && a.HasSlot);

@@ -90,7 +90,7 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
         if (State.Status.IsFinal() || _fenced || _ending || _loop is { IsCompleted: false }) return BuildReport();
         if (!Silo.IsActive)
         {
-            Log.LogWarning("{Key}: not starting: this silo is not an active member of the cluster", Key);
+            if (Silo.IsDeclaredDead) Log.LogWarning("{Key}: not starting: this silo was declared dead", Key);
             DeactivateOnIdle();
             return BuildReport();
         }
@@ -290,6 +290,7 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
 
     async Task PublishQuietlyAsync()
     {
+        if (!Silo.IsActive) return; // shutting down or declared dead: the sweep hears from the next activation
         try { await PublishAsync(BuildReport()).WaitAsync(TimeSpan.FromSeconds(5)); }
         catch (Exception e) when (e is TimeoutException || TransientErrors.Is(e)) { } // the sweep asks again at its next tick
     }
