@@ -353,7 +353,7 @@ public sealed class SweepGrain(
         long total = spec.Training.TotalSteps * spec.Training.BatchSize;
         var trainers = Sites.Select(site => _trainers.TryGetValue(site, out var t)
                 ? new TrainerStatus(site, t.Status.Name(), t.Phase, t.Tokens, t.TotalTokens, t.TokensPerSecond, t.Silo,
-                    [.. t.Saes.Select(s => new SaeStatus(s.Name, s.L0, s.Fvu, s.DeadFraction, s.Loss, s.Output))], t.Error)
+                    t.Saes, t.Error)
                 : new TrainerStatus(site, state.Status == WorkStatus.Running ? "pending" : "cancelled", "queued", 0, total, 0, null, [], null))
             .ToArray();
         var producers = _producers.Values.ToArray();

@@ -34,7 +34,10 @@ public sealed record TrainerStatus(
     [property: Id(7)] IReadOnlyList<SaeStatus> Saes,
     [property: Id(8)] string? Error);
 
-/// <summary>One SAE's latest training numbers (or its final evaluation once done, with the blob folder it was written to).</summary>
+/// <summary>
+/// One SAE's latest training numbers (or its final evaluation once done: with the blob folder it was written
+/// to and the MSE), as trainers report them and the API shows them.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SaeStatus(
     [property: Id(0)] string Name,
@@ -42,4 +45,5 @@ public sealed record SaeStatus(
     [property: Id(2)] double Fvu,
     [property: Id(3)] double DeadFraction,
     [property: Id(4)] double? Loss,
-    [property: Id(5)] string? Output);
+    [property: Id(5)] string? Output,
+    [property: Id(6)] double? Mse = null);

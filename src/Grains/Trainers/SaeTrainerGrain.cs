@@ -23,7 +23,7 @@ public sealed class SaeTrainerGrain(
     volatile Progress? _progress; // the latest step's numbers, from the training thread
     long _totalTokens;
 
-    sealed record Progress(string Phase, long Step, long Tokens, double TokensPerSecond, string? Message, IReadOnlyList<SaeReport> Saes);
+    sealed record Progress(string Phase, long Step, long Tokens, double TokensPerSecond, string? Message, IReadOnlyList<SaeStatus> Saes);
 
     string Site => Key[(Key.IndexOf('/') + 1)..];
 
@@ -116,7 +116,7 @@ public sealed class SaeTrainerGrain(
                 telemetry.Phase = "training";
                 Report(telemetry, p);
                 _progress = new Progress("training", p.Step, p.Tokens, Math.Round(p.TokensPerSecond, 1), null,
-                    [.. p.Saes.Select(s => new SaeReport(s.Name, Math.Round(s.Metrics.L0, 3), Math.Round(s.Metrics.Fvu, 5), Math.Round(s.Metrics.DeadFraction, 4),
+                    [.. p.Saes.Select(s => new SaeStatus(s.Name, Math.Round(s.Metrics.L0, 3), Math.Round(s.Metrics.Fvu, 5), Math.Round(s.Metrics.DeadFraction, 4),
                         Math.Round(s.Metrics.Loss, 5), null))]);
             }, t => SaveCheckpointAsync(t, curves, layer, site, CancellationToken.None).GetAwaiter().GetResult());
         }
@@ -141,12 +141,12 @@ public sealed class SaeTrainerGrain(
         SetPhase("writing");
         double tokensPerSecond = trainer.TokensTrained / Math.Max(1e-9, trainer.TrainSeconds);
         string outDir = Path.Combine(WorkDirectory, "out");
-        var results = new List<SaeReport>();
+        var results = new List<SaeStatus>();
         for (int i = 0; i < trainer.Learners.Count; i++)
         {
             var l = trainer.Learners[i];
             SaeOutputWriter.Write(Path.Combine(outDir, l.Config.Name), l, trainer, evals[i], tokensPerSecond, curves.PathFor(l.Config.Name));
-            results.Add(new SaeReport(l.Config.Name, Math.Round(evals[i].L0, 3), Math.Round(evals[i].Fvu, 5), Math.Round(evals[i].DeadFraction, 4), null,
+            results.Add(new SaeStatus(l.Config.Name, Math.Round(evals[i].L0, 3), Math.Round(evals[i].Fvu, 5), Math.Round(evals[i].DeadFraction, 4), null,
                 SweepKeys.SaePrefix(Sweep, Site, l.Config.Name), evals[i].Mse));
         }
         // staged under this epoch's name, current once recorded; then copied to saes/ by whoever holds the state

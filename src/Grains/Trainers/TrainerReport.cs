@@ -16,4 +16,4 @@ public sealed record TrainerReport(
     [property: Id(10)] string? Checkpoint,
     [property: Id(11)] string? Message,
     [property: Id(12)] string? Error,
-    [property: Id(13)] IReadOnlyList<SaeReport> Saes);
+    [property: Id(13)] IReadOnlyList<SaeStatus> Saes);

@@ -14,6 +14,6 @@ public sealed class TrainerState : WorkState
     [Id(3)] public string? Checkpoint { get; set; }
     /// <summary>The outputs of the final evaluation, uploaded under the checkpoints and being copied to <c>saes/</c>.</summary>
     [Id(4)] public string? Staged { get; set; }
-    [Id(5)] public List<SaeReport> Results { get; set; } = [];
+    [Id(5)] public List<SaeStatus> Results { get; set; } = [];
     [Id(6)] public double TokensPerSecond { get; set; }
 }
