@@ -155,7 +155,7 @@ public sealed record SiloSettings
             MissedProbes = Integer("--missed-probes", Get("--missed-probes"), 3, 1, 100, "a count ≥ 1"),
             DeathVotes = Integer("--death-votes", Get("--death-votes"), 2, 1, 100, "a count ≥ 1"),
             ReminderPeriod = Seconds("--reminder-seconds", Get("--reminder-seconds"), 60, min: 1),
-            WorkDirectory = Path.GetFullPath(Get("--work-dir") ?? Path.Combine(Path.GetTempPath(), "saecluster-silo", Sanitize(id))),
+            WorkDirectory = Path.GetFullPath(Get("--work-dir") ?? Path.Combine(Path.GetTempPath(), "saecluster-silo", WorkOptions.FolderName(id))),
             Grace = Seconds("--grace-seconds", Get("--grace-seconds"), 60, min: 0),
             StoreWait = Seconds("--wait-seconds", Get("--wait-seconds"), 0, min: 0),
             Urls = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
@@ -194,8 +194,6 @@ public sealed record SiloSettings
             throw new SiloUsageException($"{flag}: '{value}' is not {what}");
         return n;
     }
-
-    static string Sanitize(string id) => string.Concat(id.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' ? c : '_'));
 
     /// <summary>The Orleans configuration these settings describe.</summary>
     public ClusterConfig ClusterConfig() => new()

@@ -31,6 +31,11 @@ public sealed class SweepGrain(
     SweepSpec Spec => SweepSpecCache.Get(Name, stored.State.Spec);
     int ProducerCount => Spec.EstimatedProducers;
     IEnumerable<string> Sites => Spec.Sites.Select(s => Models.SiteSelection.FolderName(s.Layer, s.Site));
+    IEnumerable<int> UnfinishedProducers => Enumerable.Range(0, ProducerCount).Where(i => !Final(i));
+    IEnumerable<string> UnfinishedSites => Sites.Where(s => !Final(s));
+
+    IActivationProducerGrain Producer(int index) => GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, index));
+    ISaeTrainerGrain Trainer(string site) => GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, site));
 
     public override async Task OnActivateAsync(CancellationToken ct)
     {
@@ -73,6 +78,12 @@ public sealed class SweepGrain(
         _timer = this.RegisterGrainTimer(TickAsync, new GrainTimerCreationOptions(TimeSpan.Zero, options.Tick) { KeepAlive = true });
     }
 
+    void StopTimer()
+    {
+        _timer?.Dispose();
+        _timer = null;
+    }
+
     void TickSoon() => _timer?.Change(TimeSpan.Zero, options.Tick);
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
@@ -96,8 +107,7 @@ public sealed class SweepGrain(
         catch (InconsistentStateException)
         {
             log.LogWarning("{Sweep}: a newer activation of this sweep wrote its state; this one stops", Name);
-            _timer?.Dispose();
-            _timer = null;
+            StopTimer();
             DeactivateOnIdle();
             throw;
         }
@@ -151,8 +161,7 @@ public sealed class SweepGrain(
         {
             // shutting down (its work is handing back), or declared dead (frozen, cut off: the sweep runs on another silo now)
             if (silo.IsDeclaredDead) log.LogWarning("{Sweep}: this silo was declared dead; the sweep stops here", Name);
-            _timer?.Dispose();
-            _timer = null;
+            StopTimer();
             DeactivateOnIdle();
             return;
         }
@@ -174,8 +183,8 @@ public sealed class SweepGrain(
     async Task DriveAsync()
     {
         var spec = Spec;
-        bool producing = Enumerable.Range(0, ProducerCount).Any(i => !Final(i));
-        bool training = Sites.Any(s => !Final(s));
+        bool producing = UnfinishedProducers.Any();
+        bool training = UnfinishedSites.Any();
         var missing = new List<string>();
         if (producing && !roles.Available(SiloRoles.Producer)) missing.Add(SiloRoles.Producer);
         if (training && !roles.Available(SiloRoles.Trainer)) missing.Add(SiloRoles.Trainer);
@@ -187,11 +196,9 @@ public sealed class SweepGrain(
         var pings = new List<Task>();
         int window = 2 * Math.Max(1, roles.Slots(SiloRoles.Producer));
         if (!missing.Contains(SiloRoles.Producer))
-            foreach (int i in Enumerable.Range(0, ProducerCount).Where(i => !Final(i)).Take(window))
-                pings.Add(PingAsync(GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).StartAsync(), r => ReportProducerAsync(r), $"producer {i}"));
+            pings.AddRange(UnfinishedProducers.Take(window).Select(i => PingAsync(i, p => p.StartAsync())));
         if (!missing.Contains(SiloRoles.Trainer))
-            foreach (string site in Sites.Where(s => !Final(s)))
-                pings.Add(PingAsync(GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, site)).StartAsync(), r => ReportTrainerAsync(r), $"trainer {site}"));
+            pings.AddRange(UnfinishedSites.Select(site => PingAsync(site, t => t.StartAsync())));
         await Task.WhenAll(pings);
 
         if (_trainers.Values.FirstOrDefault(t => t.Status == WorkStatus.Failed) is { } ft) { await FailAsync($"trainer {Name}/{ft.Site}: {ft.Error ?? "failed"}"); return; }
@@ -200,13 +207,18 @@ public sealed class SweepGrain(
         // the shard count is an estimate: once a producer found the corpus' end, the producers after it have nothing to do
         if (CorpusEnd() is int end)
         {
-            var skip = Enumerable.Range(0, ProducerCount).Where(i => i * spec.ShardsPerProducer >= end && !Final(i)).ToArray();
-            await Task.WhenAll(skip.Select(i => PingAsync(GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).EndAsync(WorkStatus.Cancelled),
-                r => ReportProducerAsync(r), $"producer {i}")));
+            var skip = UnfinishedProducers.Where(i => i * spec.ShardsPerProducer >= end).ToArray();
+            await Task.WhenAll(skip.Select(i => PingAsync(i, p => p.EndAsync(WorkStatus.Cancelled))));
         }
 
         if (Sites.All(s => _trainers.TryGetValue(s, out var t) && t.Status == WorkStatus.Done)) await FinishAsync();
     }
+
+    // a call to a child whose answer is its report; a child that does not answer (a dead silo, placement waiting) is asked again next tick
+    Task PingAsync(int producer, Func<IActivationProducerGrain, Task<ProducerReport>> call) =>
+        PingAsync(call(Producer(producer)), ReportProducerAsync, $"producer {producer}");
+
+    Task PingAsync(string site, Func<ISaeTrainerGrain, Task<TrainerReport>> call) => PingAsync(call(Trainer(site)), ReportTrainerAsync, $"trainer {site}");
 
     async Task PingAsync<T>(Task<T> call, Func<T, Task> report, string what)
     {
@@ -280,18 +292,13 @@ public sealed class SweepGrain(
     // ends every child not known to be final (cancel, failure, or leftovers past done); settled once all are
     async Task SettleAsync()
     {
-        var ends = new List<Task>();
-        foreach (int i in Enumerable.Range(0, ProducerCount).Where(i => !Final(i)))
-            ends.Add(PingAsync(GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).EndAsync(WorkStatus.Cancelled), r => ReportProducerAsync(r), $"producer {i}"));
-        foreach (string site in Sites.Where(s => !Final(s)))
-            ends.Add(PingAsync(GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, site)).EndAsync(WorkStatus.Cancelled), r => ReportTrainerAsync(r), $"trainer {site}"));
-        await Task.WhenAll(ends);
+        await Task.WhenAll(UnfinishedProducers.Select(i => PingAsync(i, p => p.EndAsync(WorkStatus.Cancelled)))
+            .Concat(UnfinishedSites.Select(site => PingAsync(site, t => t.EndAsync(WorkStatus.Cancelled)))));
         if (stored.State.Status.IsFinal() && Enumerable.Range(0, ProducerCount).All(Final) && Sites.All(Final) && !_settled)
         {
             _settled = true;
             await UnregisterTickAsync();
-            _timer?.Dispose();
-            _timer = null;
+            StopTimer();
         }
     }
 
@@ -314,14 +321,11 @@ public sealed class SweepGrain(
         if (!stored.RecordExists) { DeactivateOnIdle(); return false; }
         if (!stored.State.Status.IsFinal()) await CancelAsync(ct);
         else await SettleAsync();
-        var forget = Enumerable.Range(0, ProducerCount).Select(i => GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, i)).ForgetAsync())
-            .Concat(Sites.Select(s => GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, s)).ForgetAsync()));
-        await Task.WhenAll(forget);
+        await Task.WhenAll(Enumerable.Range(0, ProducerCount).Select(i => Producer(i).ForgetAsync()).Concat(Sites.Select(s => Trainer(s).ForgetAsync())));
         int deleted = await blobs.DeletePrefixAsync(SweepKeys.BlobPrefix(Name), ct);
         await GrainFactory.GetGrain<ISweepIndexGrain>(ISweepIndexGrain.Key).RemoveAsync(Name);
         await UnregisterTickAsync();
-        _timer?.Dispose();
-        _timer = null;
+        StopTimer();
         await WriteAsync(clear: true);
         if (_telemetry != null) { SaeClusterMetrics.Sweeps.Remove(_telemetry, TimeSpan.Zero); _telemetry = null; }
         _producers.Clear();
@@ -350,9 +354,9 @@ public sealed class SweepGrain(
         if (!stored.RecordExists) { DeactivateOnIdle(); return Task.FromResult<SweepStatus?>(null); }
         var state = stored.State;
         var spec = Spec;
-        long total = spec.Training.TotalSteps * spec.Training.BatchSize;
+        long total = spec.Training.TrainedTokens;
         var trainers = Sites.Select(site => _trainers.TryGetValue(site, out var t)
-                ? new TrainerStatus(site, t.Status.Name(), t.Phase, t.Tokens, t.TotalTokens, t.TokensPerSecond, t.Silo,
+                ? new TrainerStatus(site, t.Status.Name(), t.Phase, t.Tokens, total, t.TokensPerSecond, t.Silo,
                     t.Saes, t.Error)
                 : new TrainerStatus(site, state.Status == WorkStatus.Running ? "pending" : "cancelled", "queued", 0, total, 0, null, [], null))
             .ToArray();
@@ -383,12 +387,8 @@ public sealed class SweepGrain(
     {
         if (_telemetry == null || !stored.RecordExists) return;
         var state = stored.State;
-        long trained = 0, total = 0;
-        foreach (var t in _trainers.Values)
-        {
-            total += t.TotalTokens;
-            trained += t.Status == WorkStatus.Done ? t.TotalTokens : Math.Min(t.TotalTokens, t.Tokens);
-        }
+        long perSite = Spec.Training.TrainedTokens, total = perSite * Sites.Count(), trained = 0;
+        foreach (var t in _trainers.Values) trained += t.Status == WorkStatus.Done ? perSite : Math.Min(perSite, t.Tokens);
         _telemetry.Progress = state.Status == WorkStatus.Done ? 1 : total > 0 ? (double)trained / total : 0;
         _telemetry.State = state.Status.Name();
         var counts = new Dictionary<(string Kind, string State), int>();

@@ -21,10 +21,8 @@ public sealed class SweepResumer(IGrainFactory grains, ILogger<SweepResumer> log
         {
             try
             {
-                var sweeps = await grains.GetGrain<ISweepIndexGrain>(ISweepIndexGrain.Key).ListAsync();
-                var statuses = await Task.WhenAll(sweeps.Select(s => grains.Sweep(s).GetStatusAsync()));
-                int running = statuses.Count(s => s is { IsTerminal: false });
-                if (running > 0) log.LogInformation("resumed {Count} unfinished sweep(s): {Sweeps}", running, string.Join(", ", statuses.Where(s => s is { IsTerminal: false }).Select(s => s!.Id)));
+                var unfinished = (await new SweepService(grains).ListAsync()).Where(s => !s.IsTerminal).Select(s => s.Id).ToArray();
+                if (unfinished.Length > 0) log.LogInformation("resumed {Count} unfinished sweep(s): {Sweeps}", unfinished.Length, string.Join(", ", unfinished));
                 return;
             }
             catch (Exception e) when (TransientErrors.Is(e) || e is TimeoutException)

@@ -21,7 +21,6 @@ public sealed class SaeTrainerGrain(
     : WorkGrain<TrainerState, TrainerReport>(stored, copier, silo, blobs, log), ISaeTrainerGrain
 {
     volatile Progress? _progress; // the latest step's numbers, from the training thread
-    long _totalTokens;
 
     sealed record Progress(string Phase, long Step, long Tokens, double TokensPerSecond, string? Message, IReadOnlyList<SaeStatus> Saes);
 
@@ -36,28 +35,16 @@ public sealed class SaeTrainerGrain(
         var saes = s.Status == WorkStatus.Done ? s.Results : p?.Saes ?? (s.Results.Count > 0 ? s.Results : []);
         string phase = s.Status == WorkStatus.Running ? p?.Phase ?? s.Phase : s.Phase;
         return new TrainerReport(Site, s.Status, s.Epoch, s.Silo, phase, Math.Max(s.Step, p?.Step ?? 0), Math.Max(s.Tokens, p?.Tokens ?? 0),
-            _totalTokens, p?.TokensPerSecond ?? s.TokensPerSecond, s.CheckpointStep, s.Checkpoint, p?.Message, s.Error, saes);
+            p?.TokensPerSecond ?? s.TokensPerSecond, s.CheckpointStep, s.Checkpoint, p?.Message, s.Error, saes);
     }
 
     protected override Task PublishAsync(TrainerReport report) => Grains.Sweep(Sweep).ReportTrainerAsync(report);
-
-    public override async Task<TrainerReport> StartAsync()
-    {
-        if (_totalTokens == 0 && await Grains.Sweep(Sweep).GetSpecAsync() is { } yaml)
-        {
-            var spec = SweepSpecCache.Get(Sweep, yaml);
-            _totalTokens = spec.Training.TotalSteps * spec.Training.BatchSize;
-        }
-        return await base.StartAsync();
-    }
 
     protected override async Task RunAsync(CancellationToken ct)
     {
         var sweep = Grains.Sweep(Sweep);
         var spec = SweepSpecCache.Get(Sweep, await sweep.GetSpecAsync(ct) ?? throw new WorkFailedException($"sweep '{Sweep}' no longer exists"));
         var (layer, site) = SweepKeys.SiteOf(Key);
-        var config = spec.Training;
-        _totalTokens = config.TotalSteps * config.BatchSize;
         if (State.Staged != null)
         {
             await PublishOutputsAsync(spec, null, ct); // evaluated and staged by an earlier activation: finish publishing

@@ -24,7 +24,6 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
     CancellationTokenSource? _cts;
     Task? _loop;
     IGrainTimer? _timer;
-    LocalWork? _local;
     IDisposable? _slot;
     volatile bool _fenced, _ending, _deactivating;
 
@@ -63,7 +62,7 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
     protected bool Fenced => _fenced;
 
     /// <summary>A folder for this activation's temporary files, deleted when the work ends here.</summary>
-    protected string WorkDirectory => Path.Combine(Silo.Options.WorkDirectory, $"{Sanitize(Key)}-e{Epoch}");
+    protected string WorkDirectory => Path.Combine(Silo.Options.WorkDirectory, $"{WorkOptions.FolderName(Key)}-e{Epoch}");
 
     /// <summary>The work itself, on a thread-pool thread. Commits through <see cref="CommitAsync"/>; ends by committing a final status.</summary>
     protected abstract Task RunAsync(CancellationToken ct);
@@ -85,7 +84,7 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
 
     public Task<TReport> GetReportAsync() => Task.FromResult(BuildReport());
 
-    public virtual async Task<TReport> StartAsync()
+    public async Task<TReport> StartAsync()
     {
         if (State.Status.IsFinal() || _fenced || _ending || _loop is { IsCompleted: false }) return BuildReport();
         if (!Silo.IsActive)
@@ -107,7 +106,7 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
         }
         catch (WorkFencedException) { return BuildReport(); }
         _cts = new CancellationTokenSource();
-        var local = _local = Silo.Register(Key, Kind, Epoch);
+        var local = Silo.Register(Key, Kind, Epoch);
         var ct = _cts.Token;
         _timer ??= this.RegisterGrainTimer(PublishTickAsync, new GrainTimerCreationOptions(Silo.Options.ProgressEvery, Silo.Options.ProgressEvery) { KeepAlive = true });
         Log.LogInformation("{Key}: starting on {Silo} (epoch {Epoch})", Key, Silo.SiloName, Epoch);
@@ -140,15 +139,13 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
         await StopLoopAsync(deactivating: false);
         if (_stored.RecordExists) await _stored.ClearStateAsync();
         Volatile.Write(ref _stateRef, _stored.State);
-        _timer?.Dispose();
-        _timer = null;
+        StopTimer();
         DeactivateOnIdle();
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken ct)
     {
-        _timer?.Dispose();
-        _timer = null;
+        StopTimer();
         if (_loop is { IsCompleted: false })
         {
             Log.LogInformation("{Key}: deactivating ({Reason}): stopping the work so it can save and hand back", Key, reason.Description);
@@ -179,8 +176,8 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
     /// </summary>
     protected Task CommitAsync(Action<TState> change) => OnScheduler(() => WriteAsync(change, "commit"));
 
-    /// <summary>Runs <paramref name="action"/> on the activation's scheduler (where grain state and timers live).</summary>
-    protected Task OnScheduler(Func<Task> action) =>
+    // Runs action on the activation's scheduler (where grain state and timers live).
+    Task OnScheduler(Func<Task> action) =>
         TaskScheduler.Current == _scheduler ? action() : Task.Factory.StartNew(action, CancellationToken.None, TaskCreationOptions.None, _scheduler).Unwrap();
 
     async Task WriteAsync(Action<TState> change, string operation)
@@ -281,11 +278,13 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
     async Task PublishTickAsync()
     {
         await PublishQuietlyAsync();
-        if (_loop is { IsCompleted: true } && (State.Status.IsFinal() || _fenced))
-        {
-            _timer?.Dispose(); // the work is over: let the activation be collected
-            _timer = null;
-        }
+        if (_loop is { IsCompleted: true } && (State.Status.IsFinal() || _fenced)) StopTimer(); // the work is over: let the activation be collected
+    }
+
+    void StopTimer()
+    {
+        _timer?.Dispose();
+        _timer = null;
     }
 
     async Task PublishQuietlyAsync()
@@ -294,6 +293,4 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
         try { await PublishAsync(BuildReport()).WaitAsync(TimeSpan.FromSeconds(5)); }
         catch (Exception e) when (e is TimeoutException || TransientErrors.Is(e)) { } // the sweep asks again at its next tick
     }
-
-    static string Sanitize(string key) => string.Concat(key.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' ? c : '_'));
 }

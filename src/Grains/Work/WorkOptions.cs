@@ -20,6 +20,9 @@ public sealed record WorkOptions
 
     public int SlotsFor(string kind) => Slots.GetValueOrDefault(kind);
 
+    /// <summary>A key or silo name as a folder name: letters, digits, '-' and '.' kept, anything else '_'.</summary>
+    public static string FolderName(string key) => string.Concat(key.Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' ? c : '_'));
+
     /// <summary>Parses <c>producer=1,trainer=4</c>.</summary>
     public static Dictionary<string, int> ParseSlots(string spec, string field = "--slots")
     {

@@ -28,6 +28,9 @@ public sealed record TrainingConfig
 
     public long TotalSteps => Tokens / BatchSize;
 
+    /// <summary>Tokens the run trains on: whole batches (≤ <see cref="Tokens"/>).</summary>
+    public long TrainedTokens => TotalSteps * BatchSize;
+
     public TrainingConfig(IReadOnlyList<SaeConfig> saes, long tokens, int batchSize = 4096, ulong seed = 0,
         int shuffleBlock = 1 << 18, int logEvery = 50, int checkpointEvery = 500, bool normalize = true,
         long deadTokens = 10_000_000, EncoderPrecision precision = EncoderPrecision.Auto, long evalTokens = 262_144)
