@@ -107,9 +107,10 @@ public sealed class SaeTrainerGrain(
                         Math.Round(s.Metrics.Loss, 5), null))]);
             }, t => SaveCheckpointAsync(t, curves, layer, site, CancellationToken.None).GetAwaiter().GetResult());
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception e) when (ct.IsCancellationRequested && (e is OperationCanceledException || TransientErrors.Is(e)))
         {
-            // the activation deactivates (silo shutdown, drain): save where we are so the next one loses nothing
+            // the activation deactivates (silo shutdown, drain; a shard or catalog call it cut short): save where we are
+            // (the last whole step) so the next one loses nothing
             if (Deactivating)
             {
                 if (trainer.Step > State.CheckpointStep) await SaveCheckpointAsync(trainer, curves, layer, site, CancellationToken.None);

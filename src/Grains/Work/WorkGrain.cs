@@ -242,7 +242,8 @@ public abstract class WorkGrain<TState, TReport> : Grain where TState : WorkStat
             outcome = State.Status.Name();
         }
         catch (Exception) when (_fenced) { outcome = "lost"; }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        // stopped (deactivating, ended): a cancellation, or a call the stop cut short (its silo going away) — not a failure
+        catch (Exception stop) when (ct.IsCancellationRequested && (stop is OperationCanceledException || TransientErrors.Is(stop)))
         {
             outcome = _deactivating ? "shutdown" : "cancelled";
             if (_deactivating)
