@@ -16,7 +16,7 @@ public static class BenchCommand
     public static Command Create()
     {
         var cmd = new Command("bench", "Benchmarks: feature recovery on synthetic data, and training-step speed");
-        cmd.Subcommands.Add(Synthetic());
+        cmd.Subcommands.Add(BenchSyntheticCommand.Create());
         cmd.Subcommands.Add(Step());
         cmd.Subcommands.Add(Forward());
         cmd.Subcommands.Add(BenchClusterCommand.Create());
@@ -24,87 +24,7 @@ public static class BenchCommand
         return cmd;
     }
 
-    static readonly Option<bool> Json = new("--json") { Description = "print results as JSON on stdout" };
-
-    // ---- synthetic --------------------------------------------------------------------------------
-
-    /// <summary>Targets from the issue: MMCS ≥ 0.95 for TopK/BatchTopK/JumpReLU, ≥ 0.85 for ReLU+L1.</summary>
-    public static double MmcsTarget(SaeArchitecture a) => a == SaeArchitecture.Relu ? 0.85 : 0.95;
-
-    static Command Synthetic()
-    {
-        var dIn = new Option<int>("--d-in") { Description = "activation dimension", DefaultValueFactory = _ => 64 };
-        var features = new Option<int>("--features") { Description = "true features (= SAE width)", DefaultValueFactory = _ => 128 };
-        var l0 = new Option<double>("--l0") { Description = "true mean active features per token", DefaultValueFactory = _ => 4 };
-        var tokens = new Option<long>("--tokens") { Description = "training tokens", DefaultValueFactory = _ => 4_000_000 };
-        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 4096 };
-        var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
-        var archs = new Option<string>("--arch") { Description = "comma-separated architectures", DefaultValueFactory = _ => "relu,topk,batchtopk,jumprelu" };
-        var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
-        var cmd = new Command("synthetic", "Train each architecture on ground-truth features in superposition; report MMCS, FVU, L0, dead fraction");
-        foreach (var o in new Option[] { dIn, features, l0, tokens, batch, seed, archs, Json, quiet }) cmd.Options.Add(o);
-        cmd.SetAction((pr, ct) => CliErrors.Run(() =>
-        {
-            var list = pr.GetValue(archs)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(a => SaeArchitectureNames.Parse(a, "--arch")).ToArray();
-            var result = RunSynthetic(pr.GetValue(dIn), pr.GetValue(features), pr.GetValue(l0), pr.GetValue(tokens), pr.GetValue(batch),
-                (ulong)pr.GetValue(seed), list, pr.GetValue(quiet), ct);
-            if (pr.GetValue(Json)) Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            else PrintSynthetic(result);
-            return 0;
-        }));
-        return cmd;
-    }
-
-    public static JsonObject RunSynthetic(int dIn, int features, double trueL0, long tokens, int batch, ulong seed,
-        SaeArchitecture[] archs, bool quiet, CancellationToken ct)
-    {
-        if (archs.Length == 0) throw new ConfigException("--arch", "names no architecture");
-        using var source = new SyntheticFeatures(dIn, features, trueL0, seed);
-        var config = new TrainingConfig(archs.Select(a => SyntheticFeatures.RecoverySae(a, features, trueL0)).ToArray(), tokens, batch, seed,
-            logEvery: 100, checkpointEvery: 0, deadTokens: 100_000, evalTokens: 262_144);
-        using var trainer = new MultiSaeTrainer(config, source);
-        var sw = Stopwatch.StartNew();
-        trainer.Initialize();
-        TrainingView.WithProgress("synthetic", config.TotalSteps, quiet, report => { trainer.Run(ct, report); return 0; });
-        var evals = trainer.Evaluate(ct);
-        var rows = new JsonArray();
-        for (int i = 0; i < trainer.Learners.Count; i++)
-        {
-            var l = trainer.Learners[i];
-            double mmcs = source.Mmcs(l.Sae.Decoder.Value, l.Config.Width);
-            rows.Add(new JsonObject
-            {
-                ["arch"] = l.Config.Architecture.ToName(),
-                ["width"] = l.Config.Width,
-                ["mmcs"] = mmcs,
-                ["mmcs_target"] = MmcsTarget(l.Config.Architecture),
-                ["pass"] = mmcs >= MmcsTarget(l.Config.Architecture),
-                ["fvu"] = evals[i].Fvu,
-                ["l0"] = evals[i].L0,
-                ["dead_fraction"] = evals[i].DeadFraction,
-            });
-        }
-        return new JsonObject
-        {
-            ["d_in"] = dIn, ["features"] = features, ["true_l0"] = trueL0, ["tokens"] = tokens, ["batch"] = batch,
-            ["seconds"] = sw.Elapsed.TotalSeconds, ["saes"] = rows,
-        };
-    }
-
-    static void PrintSynthetic(JsonObject r)
-    {
-        var table = new Table().Border(TableBorder.Rounded)
-            .Title($"[bold]Synthetic recovery[/]: {r["features"]} features in d={r["d_in"]}, true L0 {r["true_l0"]}, {r["tokens"]:N0} tokens, {(double)r["seconds"]!:F0} s");
-        foreach (var c in new[] { "arch", "MMCS", "target", "FVU", "L0", "dead", "" }) table.AddColumn(new TableColumn(c).RightAligned());
-        foreach (var s in r["saes"]!.AsArray())
-        {
-            bool pass = (bool)s!["pass"]!;
-            table.AddRow((string)s["arch"]!, ((double)s["mmcs"]!).ToString("F3"), $"≥ {(double)s["mmcs_target"]!:F2}", ((double)s["fvu"]!).ToString("F4"),
-                ((double)s["l0"]!).ToString("F2"), ((double)s["dead_fraction"]!).ToString("P1"), pass ? "[green]pass[/]" : "[red]below target[/]");
-        }
-        AnsiConsole.Write(table);
-    }
+    internal static readonly Option<bool> Json = new("--json") { Description = "print results as JSON on stdout" };
 
     // ---- step ---------------------------------------------------------------------------------------
 
@@ -193,7 +113,7 @@ public static class BenchCommand
 
     static void AddPeer(JsonObject r, int peerSteps)
     {
-        var peer = RunPython(FindBenchScript("torch_sae_step.py"), ["--d-in", r["d_in"]!.ToString(), "--width", r["width"]!.ToString(), "--batch", r["batch"]!.ToString(),
+        var peer = BenchPython.Run(BenchPython.FindScript("torch_sae_step.py"), ["--d-in", r["d_in"]!.ToString(), "--width", r["width"]!.ToString(), "--batch", r["batch"]!.ToString(),
             "--k", r["k"]!.ToString(), "--dead-fraction", ((double)r["dead_fraction"]!).ToString(CultureInfo.InvariantCulture), "--steps", peerSteps.ToString(CultureInfo.InvariantCulture), "--json"]);
         double ours = (double)r["tokens_per_s"]!;
         var ratios = new JsonObject();
@@ -207,33 +127,6 @@ public static class BenchCommand
         r["peer"] = peer;
         r["speedup_vs_peer"] = ratios;
         r["speedup_vs_peer_best"] = ours / best;
-    }
-
-    // Runs a bench/ script under Debian's python3 (which has torch) and parses its JSON output.
-    static JsonObject RunPython(string script, string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(script);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["OPENBLAS_CORETYPE"] = "SkylakeX";
-        using var p = Process.Start(psi) ?? throw new IOException("could not start /usr/bin/python3");
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new IOException($"the PyTorch peer {Path.GetFileName(script)} failed (exit {p.ExitCode}): {stderr.Result.Trim()}");
-        return JsonNode.Parse(stdout)!.AsObject();
-    }
-
-    static string FindBenchScript(string name)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-        {
-            string p = Path.Combine(dir.FullName, "bench", name);
-            if (File.Exists(p)) return p;
-        }
-        string cwd = Path.Combine(Environment.CurrentDirectory, "bench", name);
-        if (File.Exists(cwd)) return cwd;
-        throw new ConfigException("--peer", $"bench/{name} not found (run from the repository)");
     }
 
     // ---- forward -------------------------------------------------------------------------------------
@@ -315,7 +208,7 @@ public static class BenchCommand
 
     static void AddForwardPeer(JsonObject r, string modelDir, int rows, int context, int repeats)
     {
-        var peer = RunPython(FindBenchScript("torch_gemma_forward.py"), ["--model", modelDir, "--rows", rows.ToString(), "--context", context.ToString(), "--repeats", repeats.ToString(), "--json"]);
+        var peer = BenchPython.Run(BenchPython.FindScript("torch_gemma_forward.py"), ["--model", modelDir, "--rows", rows.ToString(), "--context", context.ToString(), "--repeats", repeats.ToString(), "--json"]);
         r["peer"] = peer;
         var speedup = new JsonObject();
         foreach (var (k, v) in r["ours"]!.AsObject())

@@ -51,7 +51,7 @@ public static class QuickstartCommand
         {
             var w = SaeWeights.Read(Path.Combine(r.Folder, "sae.safetensors"), r.Config.Architecture, r.Config.K);
             double mmcs = truth.Mmcs(w.WDec, w.DSae);
-            double target = BenchCommand.MmcsTarget(r.Config.Architecture);
+            double target = BenchSyntheticCommand.MmcsTarget(r.Config.Architecture);
             all &= mmcs >= target;
             table.AddRow(Markup.Escape(r.Config.Name), mmcs.ToString("F3"), $"≥ {target:F2}", mmcs >= target ? "[green]recovered[/]" : "[red]below target[/]");
         }

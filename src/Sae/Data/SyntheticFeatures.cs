@@ -43,13 +43,15 @@ public sealed class SyntheticFeatures : IActivationSource
 
     /// <summary>
     /// The SAE each architecture gets when judged on this data: width = true features, sparsity aimed at
-    /// the true L0. The lr is higher than the large-model recipes because these runs are ~1,000 steps, not ~100,000.
+    /// the true L0. TopK and BatchTopK get only what a user would give (width, k): their defaults are what is
+    /// judged. ReLU and JumpReLU get a higher lr than their large-model recipes (runs here are ~1,000 steps, not
+    /// ~100,000) and JumpReLU a threshold and bandwidth for these magnitudes. <paramref name="lr"/> overrides.
     /// </summary>
-    public static SaeConfig RecoverySae(SaeArchitecture a, int features, double trueL0) => a switch
+    public static SaeConfig RecoverySae(SaeArchitecture a, int features, double trueL0, float? lr = null, string? name = null) => a switch
     {
-        SaeArchitecture.TopK or SaeArchitecture.BatchTopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: 0.02f, warmupSteps: 200),
-        SaeArchitecture.Relu => new SaeConfig(a, features, l1: 0.2f, lr: 0.02f, warmupSteps: 200),
-        _ => new SaeConfig(a, features, l0Coefficient: 0.015f, lr: 0.02f, warmupSteps: 200, thresholdInit: 0.05f, bandwidth: 0.05f),
+        SaeArchitecture.TopK or SaeArchitecture.BatchTopK => new SaeConfig(a, features, k: (int)Math.Round(trueL0), lr: lr, name: name),
+        SaeArchitecture.Relu => new SaeConfig(a, features, l1: 0.2f, lr: lr ?? 0.02f, warmupSteps: 200, name: name),
+        _ => new SaeConfig(a, features, l0Coefficient: 0.015f, lr: lr ?? 0.02f, warmupSteps: 200, thresholdInit: 0.05f, bandwidth: 0.05f, name: name),
     };
 
     public void ReadBatch(long step, int batchSize, float[] dst)
