@@ -17,13 +17,15 @@ public static class Saectl
         return psi;
     }
 
-    public static Result Run(params string[] args)
+    public static Result Run(params string[] args) => Run(StartInfo(args));
+
+    public static Result Run(ProcessStartInfo psi)
     {
-        using var p = Process.Start(StartInfo(args))!;
+        using var p = Process.Start(psi)!;
         p.StandardInput.Close();
         var err = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException($"saectl {string.Join(' ', args)} did not finish"); }
+        if (!p.WaitForExit(TimeSpan.FromMinutes(5))) { p.Kill(true); throw new TimeoutException($"saectl {string.Join(' ', psi.ArgumentList.Skip(1))} did not finish"); }
         return new Result(p.ExitCode, stdout, err.Result);
     }
 }

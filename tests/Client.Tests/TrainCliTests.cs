@@ -121,6 +121,26 @@ public class TrainCliTests
         var steps = File.ReadAllLines(Path.Combine(tmp["sae"], "train_log.jsonl")).Select(l => (long)JsonNode.Parse(l)!["step"]!).ToArray();
         Assert.Equal(Enumerable.Range(1, 400).Select(i => (long)i * 10), steps);
     }
+
+    [Fact]
+    public void SaysOnceWhichPrecisionAutoChose_OnlyUnderAuto()
+    {
+        using var tmp = new TempDir();
+        MakeShards(tmp["acts"], shards: 1);
+        ProcessStartInfo Train(string outDir, params string[] extra)
+        {
+            var psi = Saectl.StartInfo(["train", "--data", tmp["acts"], "--out", tmp[outDir], "--arch", "topk", "--width", "32", "--k", "3",
+                "--tokens", "2048", "--batch", "1024", "--eval-tokens", "1024", .. extra]);
+            psi.Environment["SAECLUSTER_BF16"] = "off"; // no probe: the decision comes from the override
+            return psi;
+        }
+        var auto = Saectl.Run(Train("auto"));
+        Assert.True(auto.ExitCode == 0, auto.Stderr);
+        Assert.Equal(["precision auto → fp32 (SAECLUSTER_BF16=off)"], auto.Stderr.Split('\n').Where(l => l.StartsWith("precision auto", StringComparison.Ordinal)));
+        var fp32 = Saectl.Run(Train("fp32", "--precision", "fp32"));
+        Assert.True(fp32.ExitCode == 0, fp32.Stderr);
+        Assert.DoesNotContain("precision auto", fp32.Stderr);
+    }
 }
 
 public class ActivationsCliTests

@@ -21,7 +21,7 @@ public static class ActivationsCommand
         var chunk = new Option<int>("--chunk-contexts") { Description = "contexts per shard", DefaultValueFactory = _ => 64 };
         var batch = new Option<int>("--batch-rows") { Description = "contexts per forward pass", DefaultValueFactory = _ => 4 };
         var dtype = new Option<string>("--dtype") { Description = "bf16 | f16 | f32", DefaultValueFactory = _ => "bf16" };
-        var precision = new Option<string>("--precision") { Description = "matmul precision: auto (bf16 on AMX) | fp32 | bf16; attention, norms and adds stay fp32", DefaultValueFactory = _ => "auto" };
+        var precision = new Option<string>("--precision") { Description = "matmul precision: auto (bf16 where this machine runs bf16 GEMMs faster: AMX, else measured at start) | fp32 | bf16; attention, norms and adds stay fp32", DefaultValueFactory = _ => "auto" };
         var quiet = new Option<bool>("--quiet");
         var cmd = new Command("activations", "Capture activations of a Gemma model at the given sites into shards saectl train reads (resumable by chunk)");
         foreach (var o in new Option[] { model, data, textField, sites, tokens, outDir, context, chunk, batch, dtype, precision, quiet }) cmd.Options.Add(o);
@@ -45,17 +45,19 @@ public static class ActivationsCommand
             string tokenizerPath = Path.Combine(modelDir, "tokenizer.json");
             var tokenizer = GemmaTokenizer.Load(tokenizerPath);
             var gemma = GemmaModel.Load(modelDir, selection.DeepestLayer + 1);
-            gemma.Bf16Matmuls = CliValues.Precision(pr.GetValue(precision)) switch
+            var matmuls = CliValues.Precision(pr.GetValue(precision));
+            gemma.Bf16Matmuls = matmuls switch
             {
                 EncoderPrecision.Float32 => false,
                 EncoderPrecision.BFloat16 => true,
-                _ => Compute.Gemm.HasFastBf16,
+                _ => Compute.Bf16Choice.Preferred,
             };
             var packer = new ContextPacker(T, config.BosId, config.EosId, config.PadId);
             var documents = corpus.Read(ct).Select(d => d.Tokens ?? tokenizer.Encode(d.Text!, addSpecialTokens: false));
             string outFull = Path.GetFullPath(pr.GetValue(outDir)!);
             var producer = new ActivationProducer(gemma, selection, rows, storeAs, Path.GetFileName(Path.GetFullPath(modelDir)));
             bool q = pr.GetValue(quiet);
+            if (!q && matmuls == EncoderPrecision.Auto) Compute.Bf16Choice.ReportOnce(Console.Error.WriteLine);
             if (!q) Console.Error.WriteLine($"{selection.Pairs.Count} site(s) of {config.ModelType} ({gemma.LoadedLayers} of {config.Layers} layers loaded), {corpus.Files.Count} corpus file(s), contexts of {T}, {(gemma.Bf16Matmuls ? "bf16" : "fp32")} matmuls");
             ActivationProducer.Progress result;
             if (q || !TrainingView.Interactive)

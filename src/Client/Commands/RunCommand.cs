@@ -48,6 +48,9 @@ public static class RunCommand
         var (meters, metricsUrl) = metricsAddress != null ? MetricsEndpoint.Start(metricsAddress) : (null, null);
         using var _ = meters;
         if (metricsUrl != null && !quiet) Console.Error.WriteLine($"metrics: {metricsUrl}");
+        // decided (probed) before the silo's work competes for the cores; its grains share this process and log it no more
+        if (!quiet && (spec.Training.UsesAutoPrecision || spec.ModelPrecision == EncoderPrecision.Auto))
+            SaeCluster.Compute.Bf16Choice.ReportOnce(Console.Error.WriteLine);
 
         string clusterDir = Path.Combine(dir, ".cluster");
         var blobs = new LocalBlobStore(dir);

@@ -22,7 +22,7 @@ public static class TrainCommand
     static readonly Option<int?> Batch = new("--batch") { Description = "tokens per batch (default 4096)" };
     static readonly Option<float?> Lr = new("--lr") { Description = "learning rate (default: the family's recipe)" };
     static readonly Option<long?> Seed = new("--seed") { Description = "random seed (default 0)" };
-    static readonly Option<string?> Precision = new("--precision") { Description = "GEMM precision: auto | fp32 | bf16 (default auto: bf16 where oneDNN/AMX is present, fp32 for JumpReLU)" };
+    static readonly Option<string?> Precision = new("--precision") { Description = "GEMM precision: auto | fp32 | bf16 (default auto: bf16 where this machine runs bf16 GEMMs faster — AMX, else measured at start — fp32 for JumpReLU)" };
     static readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = "steps between checkpoints (default 500)" };
     static readonly Option<int?> LogEvery = new("--log-every") { Description = "steps between progress reports (default 50)" };
     static readonly Option<long?> DeadTokens = new("--dead-tokens") { Description = "a latent is dead after this many tokens without firing (default 10M)" };
@@ -59,7 +59,10 @@ public static class TrainCommand
         using var dataset = OpenData(dataDir, config, quiet);
         using var trainer = new MultiSaeTrainer(config, dataset);
         if (!quiet)
+        {
             Console.Error.WriteLine($"{config.Saes.Count} SAE(s), d_in {dataset.DIn}, {dataset.Rows:N0} rows in {dataset.Files.Count} shard(s), {config.TotalSteps:N0} steps of {config.BatchSize}, GEMM {SaeCluster.Compute.Gemm.Backend}");
+            if (config.UsesAutoPrecision) SaeCluster.Compute.Bf16Choice.ReportOnce(Console.Error.WriteLine);
+        }
         return TrainingView.WithProgress("training", config.TotalSteps, quiet,
             report => run.Execute(trainer, resumeFrom, overwrite, report, quiet ? null : m => Console.Error.WriteLine(m), ct));
     }

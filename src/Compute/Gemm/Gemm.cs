@@ -18,7 +18,8 @@ public static unsafe class Gemm
     /// <summary>Name of the backend in use ("onednn" or "managed").</summary>
     public static string Backend => UseNative ? "onednn" : "managed";
 
-    /// <summary>True when bf16 GEMM runs natively (oneDNN: AVX512-BF16 / AMX); false when it is converted to f32 and run by the managed sgemm.</summary>
+    /// <summary>True when bf16 GEMM runs natively (oneDNN: AVX512-BF16 / AMX); false when it is converted to f32 and run by the managed sgemm.
+    /// Native is not always faster than fp32: <see cref="Bf16Choice"/> decides what auto precision uses.</summary>
     public static bool HasFastBf16 => UseNative && Native.GemmBf16 != null;
 
     /// <summary>f32 GEMM. Throws <see cref="ArgumentException"/> (naming the operand) when a span is shorter than its

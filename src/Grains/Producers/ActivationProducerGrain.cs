@@ -55,8 +55,9 @@ public sealed class ActivationProducerGrain(
         {
             EncoderPrecision.Float32 => false,
             EncoderPrecision.BFloat16 => true,
-            _ => Compute.Gemm.HasFastBf16,
+            _ => Compute.Bf16Choice.Preferred,
         };
+        if (spec.ModelPrecision == EncoderPrecision.Auto) Compute.Bf16Choice.ReportOnce(line => Log.LogInformation("{Precision}", line));
         string tokenizerPath = Path.Combine(spec.ModelDir, "tokenizer.json");
         var tokenizer = Load(() => GemmaTokenizer.Load(tokenizerPath), tokenizerPath);
         var corpus = CorpusDocuments.FromPatterns(spec.CorpusPaths, spec.TextField);

@@ -75,6 +75,7 @@ public sealed class SaeTrainerGrain(
                 SetPhase("waiting", message);
             });
         using var trainer = new MultiSaeTrainer(config, source);
+        if (config.UsesAutoPrecision) Compute.Bf16Choice.ReportOnce(line => Log.LogInformation("{Precision}", line));
         string logDir = Path.Combine(WorkDirectory, "logs");
         string? checkpoint = State.Checkpoint;
         if (checkpoint != null)

@@ -121,4 +121,10 @@ public sealed record SaeConfig
     public int EffectiveAuxK(int dIn) => Math.Min(Width, AuxK > 0 ? AuxK : Math.Max(1, dIn / 2));
 
     public bool KeepsUnitNormDecoder => Architecture != SaeArchitecture.Relu;
+
+    /// <summary>
+    /// Whether auto precision may run this SAE's GEMMs in bf16 (where <see cref="Compute.Bf16Choice"/> prefers it):
+    /// all but JumpReLU, whose threshold gradient needs z to well below the STE bandwidth (bf16 rounds z by ~0.4%).
+    /// </summary>
+    public bool AutoAllowsBf16 => Architecture != SaeArchitecture.JumpRelu;
 }

@@ -31,6 +31,9 @@ public sealed record TrainingConfig
     /// <summary>Tokens the run trains on: whole batches (≤ <see cref="Tokens"/>).</summary>
     public long TrainedTokens => TotalSteps * BatchSize;
 
+    /// <summary>True when the machine's <see cref="Compute.Bf16Choice"/> decides some SAE's GEMMs: auto precision and an SAE that allows bf16.</summary>
+    public bool UsesAutoPrecision => Precision == EncoderPrecision.Auto && Saes.Any(s => s.AutoAllowsBf16);
+
     public TrainingConfig(IReadOnlyList<SaeConfig> saes, long tokens, int batchSize = 4096, ulong seed = 0,
         int shuffleBlock = 1 << 18, int logEvery = 50, int checkpointEvery = 500, bool normalize = true,
         long deadTokens = 10_000_000, EncoderPrecision precision = EncoderPrecision.Auto, long evalTokens = 262_144)

@@ -68,11 +68,11 @@ public sealed class SaeLearner
     }
 
     /// <summary>
-    /// Whether this SAE's GEMMs run in bf16: when asked, or under Auto where AMX is present — except for
-    /// JumpReLU, whose threshold gradient needs z to well below the STE bandwidth (bf16 rounds z by ~0.4%).
+    /// Whether this SAE's GEMMs run in bf16: when asked, or under Auto where this machine runs bf16 GEMMs faster
+    /// (<see cref="Bf16Choice"/>) — except for JumpReLU (<see cref="SaeConfig.AutoAllowsBf16"/>).
     /// </summary>
     public bool UsesBf16(EncoderPrecision p) => p == EncoderPrecision.BFloat16
-        || (p == EncoderPrecision.Auto && Gemm.HasFastBf16 && Config.Architecture != SaeArchitecture.JumpRelu);
+        || (p == EncoderPrecision.Auto && Config.AutoAllowsBf16 && Bf16Choice.Preferred);
 
 
 
@@ -328,7 +328,7 @@ public sealed class SaeLearner
 
     bool _auxDense;
 
-    // C = op(A)·op(B) in fp32, or in bf16 (AMX) with the operands converted into the given scratch.
+    // C = op(A)·op(B) in fp32, or in bf16 with the operands converted into the given scratch.
     // (aReady/bReady: the scratch already holds that operand in bf16.)
     static void Mul(bool bf16, bool tA, bool tB, int m, int n, int k, float[] a, int aLen, int lda, float[] b, int bLen, int ldb,
         float[] c, int ldc, ushort[] aScratch, ushort[] bScratch, bool aReady = false, bool bReady = false)
