@@ -117,7 +117,8 @@ class Trainer:
                 smallest = float(positive.min()) if positive.numel() else 0.0
             else:
                 row_min = torch.where(kept > 0, kept, torch.full_like(kept, math.inf)).min(dim=1).values
-                smallest = float(row_min.mean())
+                row_min = row_min[torch.isfinite(row_min)]  # rows with no positive activation have no minimum
+                smallest = float(row_min.mean()) if row_min.numel() else 0.0
             self.threshold = smallest if self.threshold < 0 else self.threshold_beta * self.threshold + (1 - self.threshold_beta) * smallest
 
     def auxk_loss(self, residual, post):
@@ -209,7 +210,7 @@ def main():
     p.add_argument("--warmup-steps", type=int, default=1000)
     p.add_argument("--decay-start", type=float, default=0.8, help="fraction of the steps where the linear decay starts")
     p.add_argument("--auxk-alpha", type=float, default=1 / 32)
-    p.add_argument("--dead-tokens", type=int, default=10_000_000)
+    p.add_argument("--dead-tokens", type=int, default=10_000_000, help="tokens without firing after which a latent is dead")
     p.add_argument("--threshold-beta", type=float, default=0.999)
     p.add_argument("--threshold-start-step", type=int, default=1000)
     args = p.parse_args()
@@ -228,7 +229,7 @@ def main():
     for t in trainers:
         t.save(f"{args.out}/{t.cfg['name']}.safetensors")
         out.append({**t.cfg, "lr": t.lr, "seconds": t.seconds, "tokens_per_s": args.steps * args.batch / max(t.seconds, 1e-9),
-                    "threshold": t.threshold, **t.last})
+                    "threshold": t.threshold if math.isfinite(t.threshold) else None, **t.last})
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": args.steps, "saes": out}))
 
 

@@ -57,3 +57,52 @@ public class ConfigTests
         Assert.Contains(message, e.Message);
     }
 }
+
+/// <summary>The default learning rates: the width rule (× 1/√d_in) for TopK/BatchTopK, the recipes for JumpReLU and ReLU.</summary>
+public class LearningRateDefaultTests
+{
+    [Theory]
+    [InlineData(16384, 2304, 2e-4)]        // Gemma 2 2B at 16k: dictionary_learning's value
+    [InlineData(65536, 2304, 1e-4)]        // 4× wider: half
+    [InlineData(16384, 576, 4e-4)]         // d_in / 4: twice
+    [InlineData(640, 80, 5.43e-3)]         // the synthetic setting
+    public void TopKAndBatchTopKScaleWithWidthAndDIn(int width, int dIn, double expected)
+    {
+        foreach (var a in new[] { SaeArchitecture.TopK, SaeArchitecture.BatchTopK })
+        {
+            var c = new SaeConfig(a, width, k: 8);
+            Assert.Null(c.LearningRate);
+            Assert.Equal(expected, c.LearningRateFor(dIn), expected * 2e-3);
+        }
+    }
+
+    [Fact]
+    public void JumpReluAndReluKeepTheirRecipesAndAnExplicitLrWins()
+    {
+        Assert.Equal(7e-5f, new SaeConfig(SaeArchitecture.JumpRelu, 4096, l0Coefficient: 1e-3f).LearningRateFor(2304));
+        Assert.Equal(7e-5f, new SaeConfig(SaeArchitecture.JumpRelu, 4096, l0Coefficient: 1e-3f).LearningRateFor(64));
+        Assert.Equal(5e-5f, new SaeConfig(SaeArchitecture.Relu, 4096, l1: 5f).LearningRateFor(2304));
+        Assert.Equal(3e-3f, new SaeConfig(SaeArchitecture.TopK, 4096, k: 8, lr: 3e-3f).LearningRateFor(64));
+    }
+
+    [Fact]
+    public void TheCanonicalYamlKeepsTheDefaultUnresolved()
+    {
+        var c = new SaeConfig(SaeArchitecture.BatchTopK, 1024, k: 16);
+        string yaml = SaeFamilies.ToYaml(c);
+        Assert.DoesNotContain("lr:", yaml);
+        var stream = new YamlDotNet.RepresentationModel.YamlStream();
+        stream.Load(new StringReader(yaml));
+        var back = SaeFamilies.Expand(stream.Documents[0].RootNode);
+        Assert.Equal(c, back.Single());
+        Assert.Null(back.Single().LearningRate);
+    }
+
+    [Fact]
+    public void TheLearnerTrainsAtTheResolvedRate()
+    {
+        var l = new SaeLearner(new SaeConfig(SaeArchitecture.TopK, 256, k: 4), 64, 1);
+        Assert.Equal(SaeConfig.DefaultLearningRate(SaeArchitecture.TopK, 256, 64), l.LearningRate);
+        Assert.Equal(2e-4 * 8 * 6, l.LearningRate, 1e-6);
+    }
+}

@@ -40,14 +40,15 @@ public static class BenchCommand
         var precision = new Option<string>("--precision") { DefaultValueFactory = _ => "auto" };
         var peer = new Option<bool>("--peer") { Description = "also run the PyTorch peer (bench/torch_sae_step.py) in this run and report ratios" };
         var peerSteps = new Option<int>("--peer-steps") { DefaultValueFactory = _ => 3 };
+        var profile = new Option<bool>("--profile") { Description = "time each phase of the step (ms/step per phase)" };
         var dead = new Option<double>("--dead-fraction") { Description = "share of latents held dead so AuxK runs (the peer uses the same share)", DefaultValueFactory = _ => 0.05 };
         var cmd = new Command("step", "Time one training step of one SAE (ms/step, tokens/s) against the GEMM peak measured in the same run");
-        foreach (var o in new Option[] { dIn, width, batch, arch, k, steps, warmup, precision, dead, peer, peerSteps, Json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { dIn, width, batch, arch, k, steps, warmup, precision, dead, profile, peer, peerSteps, Json }) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliErrors.Run(() =>
         {
             var a = SaeArchitectureNames.Parse(pr.GetValue(arch)!, "--arch");
             var r = RunStep(a, pr.GetValue(dIn), pr.GetValue(width), pr.GetValue(batch), pr.GetValue(k), pr.GetValue(steps), pr.GetValue(warmup),
-                CliValues.Precision(pr.GetValue(precision)), pr.GetValue(dead), ct);
+                CliValues.Precision(pr.GetValue(precision)), pr.GetValue(dead), pr.GetValue(profile), ct);
             if (pr.GetValue(peer)) AddPeer(r, pr.GetValue(peerSteps));
             if (pr.GetValue(Json)) Console.WriteLine(r.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else PrintStep(r);
@@ -57,7 +58,7 @@ public static class BenchCommand
     }
 
     public static JsonObject RunStep(SaeArchitecture arch, int dIn, int width, int batch, int k, int steps, int warmup,
-        EncoderPrecision precision, double deadFraction, CancellationToken ct)
+        EncoderPrecision precision, double deadFraction, bool profile, CancellationToken ct)
     {
         var sae = arch switch
         {
@@ -82,9 +83,11 @@ public static class BenchCommand
         var deadSet = new long[width];
         for (int j = 0; j < width; j++) deadSet[j] = rng.NextDouble() < deadFraction ? 0 : Now;
         var times = new List<double>();
+        var phases = new StepProfile();
         for (int i = 0; i < warmup + steps; i++)
         {
             ct.ThrowIfCancellationRequested();
+            if (profile && i == warmup) learner.Profile = phases;
             deadSet.CopyTo(learner.LastFired, 0); // AuxK revives them; keep the workload fixed like the peer's mask
             var sw = Stopwatch.StartNew();
             learner.TrainStep(x, rowVar, totalVar, trainer.Workspace, config.TotalSteps, Now, config.DeadTokens, precision);
@@ -96,7 +99,11 @@ public static class BenchCommand
         double bf16Peak = Gemm.HasFastBf16 ? GemmPeak.MeasureGflops(batch, width, dIn, bf16: true) : 0;
         double encoderFlops = 2.0 * batch * dIn * width;
         double usedPeak = bf16 ? bf16Peak : fp32Peak;
-        return new JsonObject
+        // roofline: the encoder GEMM at the measured peak + Adam's traffic (read w, g, m, v; write w, m, v) at the measured bandwidth
+        double bandwidth = MemoryBandwidth.MeasureGBps();
+        long parameters = learner.Sae.Parameters.Sum(p => (long)p.Length);
+        double rooflineMs = (encoderFlops / (usedPeak * 1e9) + 28.0 * parameters / (bandwidth * 1e9)) * 1000;
+        var result = new JsonObject
         {
             ["arch"] = arch.ToName(), ["d_in"] = dIn, ["width"] = width, ["batch"] = batch, ["k"] = k, ["dead_fraction"] = deadFraction,
             ["precision"] = bf16 ? "bf16" : "fp32", ["gemm_backend"] = Gemm.Backend, ["threads"] = Environment.ProcessorCount,
@@ -108,7 +115,17 @@ public static class BenchCommand
             ["dense_equivalent_tflops"] = 5 * encoderFlops / (ms / 1000) / 1e12,
             ["l0"] = (double)trainer.Workspace.Main.Nnz / batch,
             ["auxk_per_token"] = deadFraction > 0 ? (double)trainer.Workspace.Aux.Nnz / batch : 0,
+            ["memory_gbps"] = bandwidth,
+            ["roofline_ms"] = rooflineMs,
+            ["roofline_fraction"] = rooflineMs / ms,
         };
+        if (profile)
+        {
+            var p = new JsonObject();
+            foreach (var (phase, t) in phases.PerStep()) p[phase] = t;
+            result["profile_ms"] = p;
+        }
+        return result;
     }
 
     static void AddPeer(JsonObject r, int peerSteps)
@@ -225,6 +242,11 @@ public static class BenchCommand
         table.AddRow("GEMM peak fp32 (GFLOP/s)", ((double)r["gemm_fp32_gflops"]!).ToString("N0"));
         table.AddRow("GEMM peak bf16 (GFLOP/s)", ((double)r["gemm_bf16_gflops"]!).ToString("N0"));
         table.AddRow("encoder GEMM share of step", ((double)r["encoder_gemm_share"]!).ToString("P0"));
+        table.AddRow("memory bandwidth (GB/s, triad)", ((double)r["memory_gbps"]!).ToString("N1"));
+        table.AddRow("roofline ms (encoder at peak + Adam at bandwidth)", ((double)r["roofline_ms"]!).ToString("F1"));
+        table.AddRow("share of roofline reached", ((double)r["roofline_fraction"]!).ToString("P0"));
+        if (r["profile_ms"] is JsonObject prof)
+            foreach (var (phase, v) in prof) table.AddRow($"  {phase} (ms)", ((double)v!).ToString("F1"));
         table.AddRow("dense-equivalent TFLOP/s", ((double)r["dense_equivalent_tflops"]!).ToString("F2"));
         if (r["speedup_vs_peer"] is JsonObject s)
         {

@@ -100,7 +100,7 @@ public static class BenchSyntheticCommand
         return new JsonObject
         {
             ["side"] = side, ["arch"] = a.ToName(), ["lr_setting"] = requestedLr is float f ? f.ToString("g3", CultureInfo.InvariantCulture) : "default",
-            ["lr"] = (double)l.Config.LearningRate, ["width"] = l.Config.Width, ["k"] = l.Config.K,
+            ["lr"] = (double)l.LearningRate, ["width"] = l.Config.Width, ["k"] = l.Config.K,
             ["mmcs"] = mmcs, ["mmcs_target"] = MmcsTarget(a), ["pass"] = mmcs >= MmcsTarget(a),
             ["fvu"] = e.Fvu, ["l0"] = e.L0, ["dead_fraction"] = e.DeadFraction,
         };
@@ -120,7 +120,8 @@ public static class BenchSyntheticCommand
             long steps = ours.Config.TotalSteps;
             int B = spec.Batch, d = spec.DIn;
             var args = new List<string> { "--d-in", d.ToString(CultureInfo.InvariantCulture), "--batch", B.ToString(CultureInfo.InvariantCulture),
-                "--steps", steps.ToString(CultureInfo.InvariantCulture), "--out", dir, "--seed", spec.Seed.ToString(CultureInfo.InvariantCulture) };
+                "--steps", steps.ToString(CultureInfo.InvariantCulture), "--out", dir, "--seed", spec.Seed.ToString(CultureInfo.InvariantCulture),
+                "--dead-tokens", ours.Config.DeadTokens.ToString(CultureInfo.InvariantCulture) };
             foreach (var c in cfgs)
                 args.AddRange(["--sae", $"name={c.Name},arch={c.Arch.ToName()},width={spec.Features},k={k}" + (c.Lr is float f ? $",lr={f.ToString("R", CultureInfo.InvariantCulture)}" : "")]);
             float scale = ours.NormScale;

@@ -88,7 +88,7 @@ public static class QuickstartCommand
                 lines.Add($"    threshold_init: {c.ThresholdInit.ToString("R", inv)}");
                 lines.Add($"    bandwidth: {c.Bandwidth.ToString("R", inv)}");
             }
-            lines.Add($"    lr: {c.LearningRate.ToString("R", inv)}");
+            if (c.LearningRate is float lr) lines.Add($"    lr: {lr.ToString("R", inv)}");
             lines.Add($"    warmup_steps: {c.WarmupSteps}");
         }
         return string.Join('\n', lines) + "\n";

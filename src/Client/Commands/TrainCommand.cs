@@ -20,7 +20,7 @@ public static class TrainCommand
     static readonly Option<float?> L0 = new("--l0-coeff") { Description = "L0 coefficient (jumprelu)" };
     static readonly Option<long?> Tokens = new("--tokens") { Description = "training tokens" };
     static readonly Option<int?> Batch = new("--batch") { Description = "tokens per batch (default 4096)" };
-    static readonly Option<float?> Lr = new("--lr") { Description = "learning rate (default: the family's recipe)" };
+    static readonly Option<float?> Lr = new("--lr") { Description = "peak learning rate (default: " + SaeConfig.DefaultLearningRateHelp + ")" };
     static readonly Option<long?> Seed = new("--seed") { Description = "random seed (default 0)" };
     static readonly Option<string?> Precision = new("--precision") { Description = "GEMM precision: auto | fp32 | bf16 (default auto: bf16 where this machine runs bf16 GEMMs faster — AMX, else measured at start — fp32 for JumpReLU)" };
     static readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = "steps between checkpoints (default 500)" };

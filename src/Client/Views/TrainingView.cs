@@ -55,7 +55,7 @@ public static class TrainingView
     public static void Results(IReadOnlyList<SaeResult> results)
     {
         var table = new Table().Border(TableBorder.Rounded).Title("[bold]SAEs trained[/]");
-        foreach (var col in new[] { "SAE", "arch", "width", "k / λ", "L0", "FVU", "expl. var", "dead", "tokens/s" })
+        foreach (var col in new[] { "SAE", "arch", "width", "k / λ", "lr", "L0", "FVU", "expl. var", "dead", "tokens/s" })
             table.AddColumn(new TableColumn(col).RightAligned());
         foreach (var r in results)
         {
@@ -67,7 +67,8 @@ public static class TrainingView
                 _ => $"l0={c.L0Coefficient:G3}",
             };
             var e = r.Evaluation;
-            table.AddRow(Markup.Escape(c.Name), c.Architecture.ToName(), c.Width.ToString("N0"), sparsity,
+            string lr = r.LearningRate.ToString("0.##e0", CultureInfo.InvariantCulture) + (c.LearningRate is null ? " (default)" : "");
+            table.AddRow(Markup.Escape(c.Name), c.Architecture.ToName(), c.Width.ToString("N0"), sparsity, lr,
                 e.L0.ToString("F1"), e.Fvu.ToString("F4"), e.ExplainedVariance.ToString("P1"), e.DeadFraction.ToString("P1"),
                 r.TokensPerSecond.ToString("N0"));
         }

@@ -125,7 +125,7 @@ public static class TrainerCheckpoint
             saes.Add(new JsonObject
             {
                 ["name"] = s.Name, ["arch"] = s.Architecture.ToName(), ["width"] = s.Width, ["k"] = s.K,
-                ["l1"] = s.L1Coefficient, ["l0_coeff"] = s.L0Coefficient, ["lr"] = s.LearningRate,
+                ["l1"] = s.L1Coefficient, ["l0_coeff"] = s.L0Coefficient, ["lr"] = s.LearningRateFor(t.Source.DIn),
                 ["beta1"] = s.Beta1, ["beta2"] = s.Beta2, ["eps"] = s.Epsilon, ["warmup_steps"] = s.WarmupSteps,
                 ["decay_fraction"] = s.DecayFraction, ["sparsity_warmup_steps"] = s.SparsityWarmupSteps,
                 ["auxk_alpha"] = s.AuxKCoefficient, ["auxk"] = s.AuxK, ["threshold_init"] = s.ThresholdInit,

@@ -16,7 +16,8 @@ public sealed record SaeConfig
     public float L1Coefficient { get; }
     /// <summary>L0 coefficient λ (JumpReLU).</summary>
     public float L0Coefficient { get; }
-    public float LearningRate { get; }
+    /// <summary>The learning rate as configured; null = the family's default rule (<see cref="LearningRateFor"/>).</summary>
+    public float? LearningRate { get; }
     public float Beta1 { get; }
     public float Beta2 { get; }
     public float Epsilon { get; }
@@ -62,13 +63,8 @@ public sealed record SaeConfig
         if (architecture != SaeArchitecture.JumpRelu && l0Coefficient != 0) throw new ConfigException(F(field, "l0_coeff"), $"l0_coeff applies to jumprelu, not {architecture.ToName()}");
         L0Coefficient = l0Coefficient;
 
-        LearningRate = lr ?? architecture switch
-        {
-            SaeArchitecture.JumpRelu => 7e-5f,
-            SaeArchitecture.Relu => 5e-5f,
-            _ => 2e-4f / MathF.Sqrt(MathF.Max(1f, width / 16384f)),
-        };
-        if (!(LearningRate > 0) || float.IsInfinity(LearningRate)) throw new ConfigException(F(field, "lr"), $"must be a positive number (got {LearningRate})");
+        if (lr is float given && (!(given > 0) || float.IsInfinity(given))) throw new ConfigException(F(field, "lr"), $"must be a positive number (got {given})");
+        LearningRate = lr;
         Beta1 = beta1 ?? (architecture == SaeArchitecture.JumpRelu ? 0f : 0.9f);
         if (Beta1 is < 0 or >= 1) throw new ConfigException(F(field, "beta1"), $"must be in [0, 1) (got {Beta1})");
         if (beta2 is <= 0 or >= 1) throw new ConfigException(F(field, "beta2"), $"must be in (0, 1) (got {beta2})");
@@ -117,6 +113,28 @@ public sealed record SaeConfig
         SaeArchitecture.Relu => (int)(totalSteps / 20),
         _ => 0,
     };
+
+    /// <summary>
+    /// The peak learning rate for inputs of <paramref name="dIn"/> dimensions: the configured one, else the
+    /// family's default. TopK and BatchTopK: 2e-4 · √(2¹⁴ / width) · √(2304 / d_in) — dictionary_learning's and
+    /// sparsify's width rule (Gao et al. 2024: the best lr falls as 1/√width), times 1/√d_in because inputs are
+    /// scaled to unit mean squared norm, so each coordinate, and each Adam step's share of a unit decoder row,
+    /// is ~1/√d_in; anchored at Gemma 2 2B (d_in 2304), where it is exactly the peers' rule. JumpReLU: 7e-5
+    /// (Gemma Scope). ReLU + L1: 5e-5 (Anthropic's April 2024 update).
+    /// </summary>
+    public float LearningRateFor(int dIn) => LearningRate ?? DefaultLearningRate(Architecture, Width, dIn);
+
+    /// <summary>The family's default peak learning rate (see <see cref="LearningRateFor"/>).</summary>
+    public static float DefaultLearningRate(SaeArchitecture architecture, int width, int dIn) => architecture switch
+    {
+        SaeArchitecture.JumpRelu => 7e-5f,
+        SaeArchitecture.Relu => 5e-5f,
+        _ => (float)(2e-4 * Math.Sqrt(16384.0 / width) * Math.Sqrt(2304.0 / Math.Max(1, dIn))),
+    };
+
+    /// <summary>How the default is written in help texts.</summary>
+    public const string DefaultLearningRateHelp =
+        "topk/batchtopk 2e-4·√(16384/width)·√(2304/d_in), jumprelu 7e-5, relu 5e-5";
 
     public int EffectiveAuxK(int dIn) => Math.Min(Width, AuxK > 0 ? AuxK : Math.Max(1, dIn / 2));
 

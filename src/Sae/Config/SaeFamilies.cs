@@ -57,7 +57,8 @@ public static class SaeFamilies
     }
 
     /// <summary>
-    /// One SAE as a YAML list item with every field explicit (name included), each line prefixed by
+    /// One SAE as a YAML list item with every field explicit (name included; lr only when set, since its
+    /// default depends on d_in), each line prefixed by
     /// <paramref name="indent"/>: "- name: …\n  arch: …". Parsing it back yields an equal <see cref="SaeConfig"/>.
     /// </summary>
     public static string ToYaml(SaeConfig c, string indent = "  ")
@@ -72,8 +73,8 @@ public static class SaeFamilies
         if (c.K != 0) fields.Add(("k", c.K.ToString(inv)));
         if (c.L1Coefficient != 0) fields.Add(("l1", YamlFields.Number(c.L1Coefficient)));
         if (c.L0Coefficient != 0) fields.Add(("l0_coeff", YamlFields.Number(c.L0Coefficient)));
+        if (c.LearningRate is float lr) fields.Add(("lr", YamlFields.Number(lr))); // absent: the default rule, resolved against d_in
         fields.AddRange([
-            ("lr", YamlFields.Number(c.LearningRate)),
             ("beta1", YamlFields.Number(c.Beta1)),
             ("beta2", YamlFields.Number(c.Beta2)),
             ("eps", YamlFields.Number(c.Epsilon)),

@@ -23,6 +23,29 @@ public static class Adam
         });
     }
 
+    /// <summary>
+    /// Adam on a matrix of unit-norm rows of <paramref name="rowLength"/>, each row renormalised to unit
+    /// length right after its update while it is in cache (one pass over the parameter instead of two).
+    /// </summary>
+    public static void UpdateUnitRows(Parameter p, int rowLength, float lr, float beta1, float beta2, float eps, long t)
+    {
+        float c1 = 1f / (1f - MathF.Pow(beta1, t)), c2 = 1f / (1f - MathF.Pow(beta2, t));
+        float step = lr * c1;
+        int rows = p.Length / rowLength, rowsPerTask = Math.Max(1, Chunk / rowLength);
+        float[] w = p.Value, g = p.Grad, m = p.M, v = p.V;
+        Parallel.For(0, (rows + rowsPerTask - 1) / rowsPerTask, task =>
+        {
+            for (int r = task * rowsPerTask, end = Math.Min(rows, r + rowsPerTask); r < end; r++)
+            {
+                int lo = r * rowLength;
+                var row = w.AsSpan(lo, rowLength);
+                UpdateRange(row, g.AsSpan(lo, rowLength), m.AsSpan(lo, rowLength), v.AsSpan(lo, rowLength), step, beta1, beta2, c2, eps);
+                float norm = System.Numerics.Tensors.TensorPrimitives.Norm(row);
+                if (norm > 0) System.Numerics.Tensors.TensorPrimitives.Multiply(row, 1f / norm, row);
+            }
+        });
+    }
+
     static void UpdateRange(Span<float> w, ReadOnlySpan<float> g, Span<float> m, Span<float> v, float step, float b1, float b2, float c2, float eps)
     {
         int i = 0;

@@ -12,12 +12,16 @@ namespace SaeCluster.Sae;
 public sealed class SaeLearner
 {
     public SaeConfig Config { get; }
+    /// <summary>Peak learning rate: the configured one, or the family's default for this d_in.</summary>
+    public float LearningRate { get; }
     public SparseAutoencoder Sae { get; }
     /// <summary>Tokens seen when each latent last fired (dead-latent tracking).</summary>
     public long[] LastFired { get; }
     /// <summary>BatchTopK inference threshold (EMA of the smallest kept activation); &lt; 0 until estimated.</summary>
     public float BatchThreshold { get; set; } = -1f;
     public long Step { get; set; }
+    /// <summary>When set, each phase of <see cref="TrainStep"/> is timed into it.</summary>
+    public StepProfile? Profile { get; set; }
 
     readonly int _dIn, _width;
     readonly float[] _theta;       // JumpReLU θ = exp(log θ) [n]
@@ -31,6 +35,7 @@ public sealed class SaeLearner
     {
         Config = config;
         _dIn = dIn; _width = config.Width;
+        LearningRate = config.LearningRateFor(dIn);
         Sae = new SparseAutoencoder(dIn, config.Width, config.Architecture == SaeArchitecture.JumpRelu);
         Sae.Initialize(seed, config.Architecture == SaeArchitecture.Relu ? 0.1f : 1f, config.ThresholdInit);
         LastFired = new long[_width];
@@ -86,10 +91,15 @@ public sealed class SaeLearner
         {
             Compute.Bf16.FromSingle(xc.AsSpan(0, rows * d), ws.XcBf16);
             Compute.Bf16.FromSingle(Sae.EncoderT.Value, ws.WBf16.AsSpan(0, n * d));
+            Profile?.Mark("center + bf16 copies");
             Gemm.GemmBf16(false, true, rows, n, d, 1f, ws.XcBf16, d, ws.WBf16, d, 0f, ws.Pre, n);
         }
         else
+        {
+            Profile?.Mark("center + bf16 copies");
             Gemm.Sgemm(false, true, rows, n, d, 1f, xc, d, Sae.EncoderT.Value, d, 0f, ws.Pre, n);
+        }
+        Profile?.Mark("encoder GEMM");
     }
 
     void RefreshTheta()
@@ -119,13 +129,15 @@ public sealed class SaeLearner
     public StepMetrics TrainStep(float[] x, float[] rowVar, double totalVar, StepWorkspace ws, long totalSteps,
         long tokensBefore, long deadTokens, EncoderPrecision precision)
     {
-        float lr = Schedule.LearningRate(Config, Step, totalSteps);
+        Profile?.Start();
+        float lr = Schedule.LearningRate(Config, LearningRate, Step, totalSteps);
         float lambda = Schedule.SparsityCoefficient(Config, Step, totalSteps);
         var m = ComputeGradients(x, totalVar, ws, lambda, tokensBefore, deadTokens, precision, out float kth);
         ApplyUpdate(lr);
         RecordFiring(ws, tokensBefore + ws.Batch, kth, totalSteps);
         Step++;
         int deadAfter = CollectDead(tokensBefore + ws.Batch, deadTokens);
+        Profile?.Mark("firing statistics");
         return m with { DeadFraction = (float)deadAfter / _width, LearningRate = lr };
     }
 
@@ -155,6 +167,7 @@ public sealed class SaeLearner
                 CodeSelection.JumpRelu(ws.Pre, B, n, Sae.EncoderBias.Value, _theta, ws.Main, ws.RowCounts, near, ws.RowCounts2, c.Bandwidth / 2);
                 break;
         }
+        Profile?.Mark("code selection");
 
         // ---- reconstruction: x̂ = f·W_dec + b_dec; G_b = dL/dx̂_b = (2/B)(x̂_b − x_b) -------------
         // ReLU and JumpReLU codes start out dense (half the latents fire at initialisation): above a few
@@ -162,6 +175,7 @@ public sealed class SaeLearner
         bool dense = c.Architecture is SaeArchitecture.Relu or SaeArchitecture.JumpRelu && ws.Main.Nnz > DenseCodeFraction * B * n;
         if (dense) DecodeDense(ws, UsesBf16(precision));
         else Decode(ws.Main, B, ws.XHat, withBias: true);
+        Profile?.Mark("decode");
         float gScale = 2f / B;
         Parallel.For(0, B, b =>
         {
@@ -171,6 +185,7 @@ public sealed class SaeLearner
             TensorPrimitives.Multiply(g, gScale, g);
         });
         double sqErr = Reductions.Sum(ws.RowSqErr.AsSpan(0, B));
+        Profile?.Mark("residual");
 
         // ---- AuxK: reconstruct the residual with the top dead latents ----------------------------
         float auxLoss = 0;
@@ -178,19 +193,22 @@ public sealed class SaeLearner
         int deadCount = CollectDead(tokensBefore, deadTokens);
         if (c.Architecture is SaeArchitecture.TopK or SaeArchitecture.BatchTopK && c.AuxKCoefficient > 0 && deadCount > 0)
             auxLoss = AuxK(ws, deadCount, UsesBf16(precision), out aux);
+        Profile?.Mark("AuxK forward");
 
         // ---- backward, latent-major --------------------------------------------------------------
         float lossScale = lambda / B;
         if (dense) BackwardDense(ws, lossScale, UsesBf16(precision));
         ws.Entries.Build(n, dense ? null : ws.Main, _auxDense ? null : aux, B, near);
-        BackwardByLatent(ws, lossScale, denseDone: dense);
-        if (aux != null && _auxDense) AuxKDenseBackward(ws, deadCount, UsesBf16(precision));
-        if (c.KeepsUnitNormDecoder) ProjectDecoderGradients();
+        bool auxRowsLater = aux != null && _auxDense;
+        BackwardByLatent(ws, lossScale, denseDone: dense, project: c.KeepsUnitNormDecoder, skipDead: auxRowsLater);
+        if (auxRowsLater) AuxKDenseBackward(ws, deadCount, UsesBf16(precision), project: c.KeepsUnitNormDecoder);
+        Profile?.Mark("backward");
 
         // b_dec: decoder bias gradient Σ_b G_b, minus the encoder-input path Σ_j (Σ_b dz_bj) W_encᵀ[j]
         var gbDec = Sae.DecoderBias.Grad;
         Reductions.ColumnSum(ws.G, B, d, gbDec);
         Gemm.Sgemm(false, false, 1, d, n, -1f, _dpreSum, n, Sae.EncoderT.Value, d, 1f, gbDec, d);
+        Profile?.Mark("b_dec gradient");
 
         kth = smallestKept;
         float l0 = (float)ws.Main.Nnz / B;
@@ -205,14 +223,17 @@ public sealed class SaeLearner
             (float)(sqErr / Math.Max(totalVar, 1e-30)), 0, 0);
     }
 
-    /// <summary>One Adam step on every parameter, then unit-norm decoder rows where the family keeps them.</summary>
+    /// <summary>One Adam step on every parameter; unit-norm decoder rows are renormalised in the same pass where the family keeps them.</summary>
     internal void ApplyUpdate(float lr)
     {
         var c = Config;
         long t = Step + 1;
         foreach (var p in Sae.Parameters)
-            Adam.Update(p, lr, c.Beta1, c.Beta2, c.Epsilon, t);
-        if (c.KeepsUnitNormDecoder) NormalizeDecoderRows();
+        {
+            if (p == Sae.Decoder && c.KeepsUnitNormDecoder) Adam.UpdateUnitRows(p, _dIn, lr, c.Beta1, c.Beta2, c.Epsilon, t);
+            else Adam.Update(p, lr, c.Beta1, c.Beta2, c.Epsilon, t);
+        }
+        Profile?.Mark("Adam");
     }
 
     // Firing statistics after a step; BatchTopK's inference threshold follows the smallest kept activation.
@@ -225,14 +246,16 @@ public sealed class SaeLearner
             BatchThreshold = BatchThreshold < 0 ? kth : c.ThresholdBeta * BatchThreshold + (1 - c.ThresholdBeta) * kth;
     }
 
+    // The dead latents at tokensNow into _dead[0..count) (and their positions in _deadPos); returns count.
     int CollectDead(long tokensNow, long deadTokens)
     {
         int count = 0;
-        if (tokensNow < deadTokens) return 0;
-        for (int j = 0; j < _width; j++)
-            if (tokensNow - LastFired[j] >= deadTokens) { _deadPos[j] = count; _dead[count++] = j; }
-        return count;
+        if (tokensNow >= deadTokens)
+            for (int j = 0; j < _width; j++)
+                if (tokensNow - LastFired[j] >= deadTokens) { _deadPos[j] = count; _dead[count++] = j; }
+        return _deadCount = count;
     }
+    int _deadCount;
 
     // Fills G rows B..2B with dL/dê for the AuxK loss; returns the (normalised) aux loss.
     float AuxK(StepWorkspace ws, int deadCount, bool bf16, out SparseCodes? aux)
@@ -269,8 +292,10 @@ public sealed class SaeLearner
 
     // Gradients of W_dec, W_encᵀ, b_enc (and log θ) — one latent per iteration, rows owned by one thread.
     // With denseDone the active-entry gradients are already in place (BackwardDense); only JumpReLU's
-    // near-threshold entries and the decoder-row projection remain.
-    void BackwardByLatent(StepWorkspace ws, float lossScale, bool denseDone)
+    // near-threshold entries remain. With project, each decoder-row gradient loses its component along the
+    // row while both are in cache — except dead rows when skipDead (AuxK's dense backward adds to them later
+    // and projects them itself).
+    void BackwardByLatent(StepWorkspace ws, float lossScale, bool denseDone, bool project, bool skipDead)
     {
         int d = _dIn, B = ws.Batch;
         var e = ws.Entries;
@@ -322,9 +347,16 @@ public sealed class SaeLearner
                     if (norm > 0) TensorPrimitives.MultiplyAdd(wj, lossScale * fSum / norm, gwj, gwj);
                 }
                 if (gth != null) gth[j] = dTheta * theta;             // d/d(log θ) = θ · d/dθ
+                if (project && !(skipDead && IsDead(j))) ProjectRow(wj, gwj);
             }
         });
     }
+
+    // latent j is in _dead[0.._deadCount) (valid for the step's CollectDead)
+    bool IsDead(int j) => _deadPos[j] < _deadCount && _dead[_deadPos[j]] == j;
+
+    // g −= (g·w) w: the gradient of a unit-norm row, tangent to the sphere.
+    static void ProjectRow(ReadOnlySpan<float> w, Span<float> g) => TensorPrimitives.MultiplyAdd(w, -TensorPrimitives.Dot(g, w), g, g);
 
     bool _auxDense;
 
@@ -357,7 +389,7 @@ public sealed class SaeLearner
 
     // Dense AuxK backward with G_aux = dL/dê (rows B..2B of ws.G): dA = G_aux·W_Dᵀ on the active entries,
     // ∂W_D = Aᵀ·G_aux, ∂W_encᵀ[D] = dAᵀ·x_c, ∂b_enc[D] = Σ_b dA; scattered back onto the dead rows.
-    void AuxKDenseBackward(StepWorkspace ws, int m, bool bf16)
+    void AuxKDenseBackward(StepWorkspace ws, int m, bool bf16, bool project)
     {
         int B = ws.Batch, d = _dIn;
         float[] a = ws.Pre, da = ws.CodeGrad, wd = ws.AuxRows, gD = ws.AuxGradDecoder, gE = ws.AuxGradEncoder;
@@ -378,18 +410,7 @@ public sealed class SaeLearner
             TensorPrimitives.Add(ge.AsSpan(j * d, d), gE.AsSpan(i * d, d), ge.AsSpan(j * d, d));
             gb[j] += colSum[i];
             _dpreSum[j] += colSum[i];
-        });
-    }
-
-    // Unit-norm families: drop each decoder-row gradient's component along the row.
-    void ProjectDecoderGradients()
-    {
-        int d = _dIn;
-        float[] w = Sae.Decoder.Value, gw = Sae.Decoder.Grad;
-        Parallel.For(0, _width, j =>
-        {
-            var wj = w.AsSpan(j * d, d); var gj = gw.AsSpan(j * d, d);
-            TensorPrimitives.MultiplyAdd(wj, -TensorPrimitives.Dot(gj, wj), gj, gj);
+            if (project) ProjectRow(Sae.Decoder.Value.AsSpan(j * d, d), gw.AsSpan(j * d, d));
         });
     }
 
@@ -446,18 +467,6 @@ public sealed class SaeLearner
                 slope[j] = fSum[j] * norm[j];
             });
         }
-    }
-
-    void NormalizeDecoderRows()
-    {
-        int d = _dIn;
-        float[] w = Sae.Decoder.Value;
-        Parallel.For(0, _width, j =>
-        {
-            var row = w.AsSpan(j * d, d);
-            float norm = MathF.Sqrt(TensorPrimitives.SumOfSquares(row));
-            if (norm > 0) TensorPrimitives.Multiply(row, 1f / norm, row);
-        });
     }
 
     /// <summary>

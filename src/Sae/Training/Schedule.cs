@@ -4,12 +4,13 @@ namespace SaeCluster.Sae;
 public static class Schedule
 {
     /// <summary>
-    /// lr at <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>: cosine warm-up from 0.1·lr
-    /// over min(warm-up, 10% of the run) steps, constant, then linear decay to 0 over the final fraction.
+    /// lr at <paramref name="step"/> (0-based) of <paramref name="totalSteps"/> for a peak of <paramref name="peak"/>
+    /// (<see cref="SaeConfig.LearningRateFor"/>): cosine warm-up from 0.1·peak over min(warm-up, 10% of the run)
+    /// steps, constant, then linear decay to 0 over the final fraction.
     /// </summary>
-    public static float LearningRate(SaeConfig c, long step, long totalSteps)
+    public static float LearningRate(SaeConfig c, float peak, long step, long totalSteps)
     {
-        double lr = c.LearningRate;
+        double lr = peak;
         long warm = Math.Min(c.WarmupSteps, totalSteps / 10);
         if (step < warm) lr *= 0.1 + 0.9 * (1 - Math.Cos(Math.PI * step / warm)) / 2;
         long decaySteps = (long)(totalSteps * (double)c.DecayFraction);
