@@ -7,7 +7,7 @@
 #   prometheus     the metrics tests scrape a silo with a real Prometheus; promtool checks the exposition,
 #                  deploy/prometheus/*.yml and the alert rules' unit tests
 #   kubectl        only the client: `kubectl kustomize` renders k8s/ offline (no cluster needed)
-#   python3-torch, libopenblas0-pthread  only with --peer: the PyTorch peer of the benchmarks (bench/);
+#   python3-torch, libopenblas0-pthread  with --peer (the test suite passes it): the PyTorch peers of the benchmarks (bench/);
 #                  without OpenBLAS, Debian's torch falls back to the reference BLAS (~2 GFLOP/s)
 set -uo pipefail
 pkgs=(libdnnl2 postgresql prometheus)

@@ -3,7 +3,7 @@
 # runs every test project, and ends with one line "tests: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --peer   # the PyTorch peers too: the bench tests run them
 dotnet build Cluster.sln -c Release -nologo -v quiet || exit 1
 log=$(mktemp)
 dotnet test Cluster.sln -c Release --no-build -nologo 2>&1 | tee "$log"

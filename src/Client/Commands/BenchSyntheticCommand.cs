@@ -37,15 +37,16 @@ public static class BenchSyntheticCommand
             DefaultValueFactory = _ => "default",
         };
         var peer = new Option<bool>("--peer") { Description = "also train dictionary_learning-style TopK/BatchTopK SAEs in PyTorch (bench/torch_sae_train.py) on the same batches" };
+        var precision = new Option<string>("--precision") { Description = "GEMM precision of our side: auto | fp32 | bf16", DefaultValueFactory = _ => "auto" };
         var quiet = new Option<bool>("--quiet") { Description = "no progress output" };
         var cmd = new Command("synthetic", "Train each architecture on ground-truth features in superposition; report MMCS, FVU, L0, dead fraction (and a PyTorch peer's)");
-        foreach (var o in new Option[] { dIn, features, l0, tokens, batch, seed, archs, lrs, peer, BenchCommand.Json, quiet }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { dIn, features, l0, tokens, batch, seed, archs, lrs, precision, peer, BenchCommand.Json, quiet }) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliErrors.Run(() =>
         {
             var list = pr.GetValue(archs)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                 .Select(a => SaeArchitectureNames.Parse(a, "--arch")).ToArray();
             var result = Run(new SyntheticBenchSpec(pr.GetValue(dIn), pr.GetValue(features), pr.GetValue(l0), pr.GetValue(tokens), pr.GetValue(batch),
-                (ulong)pr.GetValue(seed), list, ParseRates(pr.GetValue(lrs)!), pr.GetValue(peer)), pr.GetValue(quiet), ct);
+                (ulong)pr.GetValue(seed), list, ParseRates(pr.GetValue(lrs)!), pr.GetValue(peer), CliValues.Precision(pr.GetValue(precision))), pr.GetValue(quiet), ct);
             if (pr.GetValue(BenchCommand.Json)) Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else Print(result);
             return 0;
@@ -74,7 +75,7 @@ public static class BenchSyntheticCommand
         if (spec.Archs.Length == 0) throw new ConfigException("--arch", "names no architecture");
         using var source = new SyntheticFeatures(spec.DIn, spec.Features, spec.TrueL0, spec.Seed);
         var saes = (from a in spec.Archs from lr in spec.Rates select SyntheticFeatures.RecoverySae(a, spec.Features, spec.TrueL0, lr, SaeName(a, lr))).ToArray();
-        var config = new TrainingConfig(saes, spec.Tokens, spec.Batch, spec.Seed, logEvery: 100, checkpointEvery: 0, deadTokens: 100_000, evalTokens: 262_144);
+        var config = new TrainingConfig(saes, spec.Tokens, spec.Batch, spec.Seed, logEvery: 100, checkpointEvery: 0, deadTokens: 100_000, evalTokens: 262_144, precision: spec.Precision);
         using var trainer = new MultiSaeTrainer(config, source);
         var sw = Stopwatch.StartNew();
         trainer.Initialize();
@@ -87,7 +88,7 @@ public static class BenchSyntheticCommand
         var result = new JsonObject
         {
             ["d_in"] = spec.DIn, ["features"] = spec.Features, ["true_l0"] = spec.TrueL0, ["tokens"] = config.TrainedTokens, ["batch"] = spec.Batch,
-            ["seed"] = spec.Seed, ["seconds"] = seconds, ["saes"] = rows,
+            ["seed"] = spec.Seed, ["seconds"] = seconds, ["precision"] = trainer.Learners.Any(l => l.UsesBf16(spec.Precision)) ? "bf16" : "fp32", ["saes"] = rows,
         };
         if (spec.Peer && spec.Archs.Any(PeerHas)) AddPeer(result, spec, source, trainer, quiet, ct);
         return result;
@@ -206,4 +207,4 @@ public static class BenchSyntheticCommand
 
 /// <summary>One synthetic benchmark: the ground truth, the budget, and what is trained (architectures × learning rates; null = default).</summary>
 public sealed record SyntheticBenchSpec(int DIn, int Features, double TrueL0, long Tokens, int Batch, ulong Seed,
-    SaeArchitecture[] Archs, float?[] Rates, bool Peer);
+    SaeArchitecture[] Archs, float?[] Rates, bool Peer, EncoderPrecision Precision = EncoderPrecision.Auto);

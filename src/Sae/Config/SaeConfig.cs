@@ -129,8 +129,11 @@ public sealed record SaeConfig
     {
         SaeArchitecture.JumpRelu => 7e-5f,
         SaeArchitecture.Relu => 5e-5f,
-        _ => (float)(2e-4 * Math.Sqrt(16384.0 / width) * Math.Sqrt(2304.0 / Math.Max(1, dIn))),
+        SaeArchitecture.BatchTopK => 2 * TopKLearningRate(width, dIn),
+        _ => TopKLearningRate(width, dIn),
     };
+
+    static float TopKLearningRate(int width, int dIn) => (float)(2e-4 * Math.Sqrt(16384.0 / width) * Math.Sqrt(2304.0 / Math.Max(1, dIn)));
 
     /// <summary>How the default is written in help texts.</summary>
     public const string DefaultLearningRateHelp =
