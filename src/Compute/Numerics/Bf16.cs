@@ -48,6 +48,49 @@ public static unsafe class Bf16
         }
     }
 
+    /// <summary>Σ float(a[i]) · b[i] over a bf16 row and a float32 row of the same length (float32 accumulation).</summary>
+    public static float Dot(ReadOnlySpan<ushort> a, ReadOnlySpan<float> b)
+    {
+        if (b.Length != a.Length) throw new ArgumentException($"lengths differ ({a.Length} and {b.Length})", nameof(b));
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated && a.Length >= 32)
+        {
+            var acc0 = Vector512<float>.Zero; var acc1 = Vector512<float>.Zero;
+            ref ushort a0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
+            ref float b0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(b);
+            for (; i + 32 <= a.Length; i += 32)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref a0, (nuint)i));
+                acc0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(lo, 16).AsSingle(), Vector512.LoadUnsafe(ref b0, (nuint)i), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(hi, 16).AsSingle(), Vector512.LoadUnsafe(ref b0, (nuint)(i + 16)), acc1);
+            }
+            sum = Vector512.Sum(acc0 + acc1);
+        }
+        for (; i < a.Length; i++) sum += ToSingle(a[i]) * b[i];
+        return sum;
+    }
+
+    /// <summary>acc[i] += s · float(a[i]) for a bf16 row <paramref name="a"/> and a float32 accumulator of the same length.</summary>
+    public static void MultiplyAdd(ReadOnlySpan<ushort> a, float s, Span<float> acc)
+    {
+        if (acc.Length != a.Length) throw new ArgumentException($"lengths differ ({a.Length} and {acc.Length})", nameof(acc));
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vs = Vector512.Create(s);
+            ref ushort a0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(a);
+            ref float c0 = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(acc);
+            for (; i + 32 <= a.Length; i += 32)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref a0, (nuint)i));
+                Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(lo, 16).AsSingle(), vs, Vector512.LoadUnsafe(ref c0, (nuint)i)).StoreUnsafe(ref c0, (nuint)i);
+                Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(hi, 16).AsSingle(), vs, Vector512.LoadUnsafe(ref c0, (nuint)(i + 16))).StoreUnsafe(ref c0, (nuint)(i + 16));
+            }
+        }
+        for (; i < a.Length; i++) acc[i] += s * ToSingle(a[i]);
+    }
+
     static bool IsLarge(int n) => n > ParallelThreshold && Environment.ProcessorCount > 1;
 
     // body(start, length) over fixed chunks of [0, n), in parallel

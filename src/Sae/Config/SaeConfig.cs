@@ -116,11 +116,13 @@ public sealed record SaeConfig
 
     /// <summary>
     /// The peak learning rate for inputs of <paramref name="dIn"/> dimensions: the configured one, else the
-    /// family's default. TopK and BatchTopK: 2e-4 · √(2¹⁴ / width) · √(2304 / d_in) — dictionary_learning's and
-    /// sparsify's width rule (Gao et al. 2024: the best lr falls as 1/√width), times 1/√d_in because inputs are
-    /// scaled to unit mean squared norm, so each coordinate, and each Adam step's share of a unit decoder row,
-    /// is ~1/√d_in; anchored at Gemma 2 2B (d_in 2304), where it is exactly the peers' rule. JumpReLU: 7e-5
-    /// (Gemma Scope). ReLU + L1: 5e-5 (Anthropic's April 2024 update).
+    /// family's default. TopK: 2e-4 · √(2¹⁴ / width) · √(2304 / d_in) — dictionary_learning's and sparsify's
+    /// width rule (Gao et al. 2024: the best lr falls as 1/√width), times 1/√d_in because inputs are scaled to
+    /// unit mean squared norm, so each coordinate, and each Adam step's share of a unit decoder row, is
+    /// ~1/√d_in; anchored at Gemma 2 2B (d_in 2304), where it is exactly the peers' rule. BatchTopK: twice that
+    /// — with one budget for the whole batch, features are found more slowly and its best lr on ground-truth
+    /// data is ~2× TopK's, ours and dictionary_learning's alike (bench/README.md). JumpReLU: 7e-5 (Gemma
+    /// Scope). ReLU + L1: 5e-5 (Anthropic's April 2024 update).
     /// </summary>
     public float LearningRateFor(int dIn) => LearningRate ?? DefaultLearningRate(Architecture, Width, dIn);
 
@@ -137,7 +139,7 @@ public sealed record SaeConfig
 
     /// <summary>How the default is written in help texts.</summary>
     public const string DefaultLearningRateHelp =
-        "topk/batchtopk 2e-4·√(16384/width)·√(2304/d_in), jumprelu 7e-5, relu 5e-5";
+        "topk 2e-4·√(16384/width)·√(2304/d_in), batchtopk twice that, jumprelu 7e-5, relu 5e-5";
 
     public int EffectiveAuxK(int dIn) => Math.Min(Width, AuxK > 0 ? AuxK : Math.Max(1, dIn / 2));
 

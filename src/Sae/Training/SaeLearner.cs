@@ -107,8 +107,11 @@ public sealed class SaeLearner
         if (Sae.LogThreshold != null) TensorPrimitives.Exp(Sae.LogThreshold.Value, _theta);
     }
 
-    /// <summary>x̂_b = b_dec·bias + Σ_j f_bj W_dec[j], into <paramref name="dst"/> [rows, d].</summary>
-    void Decode(SparseCodes codes, int rows, float[] dst, bool withBias)
+    /// <summary>
+    /// x̂_b = b_dec·bias + Σ_j f_bj W_dec[j], into <paramref name="dst"/> [rows, d]; with <paramref name="wBf16"/>
+    /// the decoder rows are read from that bf16 copy of W_dec (half the bytes of the rows it gathers).
+    /// </summary>
+    void Decode(SparseCodes codes, int rows, float[] dst, bool withBias, ushort[]? wBf16 = null)
     {
         int d = _dIn;
         float[] w = Sae.Decoder.Value, bDec = Sae.DecoderBias.Value;
@@ -117,8 +120,10 @@ public sealed class SaeLearner
             var xh = dst.AsSpan(b * d, d);
             if (withBias) bDec.CopyTo(xh); else xh.Clear();
             var cols = codes.RowCols(b); var vals = codes.RowVals(b);
-            for (int i = 0; i < cols.Length; i++)
-                TensorPrimitives.MultiplyAdd(w.AsSpan(cols[i] * d, d), vals[i], xh, xh);
+            if (wBf16 != null)
+                for (int i = 0; i < cols.Length; i++) Compute.Bf16.MultiplyAdd(wBf16.AsSpan(cols[i] * d, d), vals[i], xh);
+            else
+                for (int i = 0; i < cols.Length; i++) TensorPrimitives.MultiplyAdd(w.AsSpan(cols[i] * d, d), vals[i], xh, xh);
         });
     }
 
@@ -174,6 +179,12 @@ public sealed class SaeLearner
         // per cent density the GEMM formulation beats per-entry work, so those steps go dense.
         bool dense = c.Architecture is SaeArchitecture.Relu or SaeArchitecture.JumpRelu && ws.Main.Nnz > DenseCodeFraction * B * n;
         if (dense) DecodeDense(ws, UsesBf16(precision));
+        else if (UsesBf16(precision))
+        {
+            // the encoder's bf16 copy of W_encᵀ is no longer needed: the scratch takes W_dec's for the decode
+            Compute.Bf16.FromSingle(Sae.Decoder.Value, ws.WBf16.AsSpan(0, n * d));
+            Decode(ws.Main, B, ws.XHat, withBias: true, ws.WBf16);
+        }
         else Decode(ws.Main, B, ws.XHat, withBias: true);
         Profile?.Mark("decode");
         float gScale = 2f / B;
@@ -199,10 +210,14 @@ public sealed class SaeLearner
         float lossScale = lambda / B;
         if (dense) BackwardDense(ws, lossScale, UsesBf16(precision));
         ws.Entries.Build(n, dense ? null : ws.Main, _auxDense ? null : aux, B, near);
+        Profile?.Mark("backward: entries by latent");
         bool auxRowsLater = aux != null && _auxDense;
-        BackwardByLatent(ws, lossScale, denseDone: dense, project: c.KeepsUnitNormDecoder, skipDead: auxRowsLater);
+        bool bf16Rows = UsesBf16(precision) && !dense;
+        if (bf16Rows) Compute.Bf16.FromSingle(ws.G.AsSpan(0, (aux != null && !_auxDense ? 2 : 1) * B * d), ws.GRowsBf16);
+        BackwardByLatent(ws, lossScale, denseDone: dense, project: c.KeepsUnitNormDecoder, skipDead: auxRowsLater, bf16Rows);
+        Profile?.Mark("backward: latent-major");
         if (auxRowsLater) AuxKDenseBackward(ws, deadCount, UsesBf16(precision), project: c.KeepsUnitNormDecoder);
-        Profile?.Mark("backward");
+        Profile?.Mark("backward: AuxK GEMMs");
 
         // b_dec: decoder bias gradient Σ_b G_b, minus the encoder-input path Σ_j (Σ_b dz_bj) W_encᵀ[j]
         var gbDec = Sae.DecoderBias.Grad;
@@ -294,8 +309,9 @@ public sealed class SaeLearner
     // With denseDone the active-entry gradients are already in place (BackwardDense); only JumpReLU's
     // near-threshold entries remain. With project, each decoder-row gradient loses its component along the
     // row while both are in cache — except dead rows when skipDead (AuxK's dense backward adds to them later
-    // and projects them itself).
-    void BackwardByLatent(StepWorkspace ws, float lossScale, bool denseDone, bool project, bool skipDead)
+    // and projects them itself). With bf16Rows the token rows (G, x_c) are read from their bf16 copies: the
+    // loop streams two rows per entry from memory, and bf16 halves those bytes (gradients accumulate in fp32).
+    void BackwardByLatent(StepWorkspace ws, float lossScale, bool denseDone, bool project, bool skipDead, bool bf16Rows = false)
     {
         int d = _dIn, B = ws.Batch;
         var e = ws.Entries;
@@ -305,6 +321,7 @@ public sealed class SaeLearner
         float[] w = Sae.Decoder.Value, gw = Sae.Decoder.Grad, ge = Sae.EncoderT.Grad, gb = Sae.EncoderBias.Grad;
         float[]? gth = Sae.LogThreshold?.Grad;
         float[] g = ws.G, xc = ws.Xc;
+        ushort[] gb16 = bf16Rows ? ws.GRowsBf16 : [], xcb16 = bf16Rows ? ws.XcBf16 : [];
         const int LatentsPerTask = 32;
         Parallel.For(0, (_width + LatentsPerTask - 1) / LatentsPerTask, task =>
         {
@@ -321,14 +338,17 @@ public sealed class SaeLearner
                 for (int p = e.ColStart[j], end = e.ColStart[j + 1]; p < end; p++)
                 {
                     var gRow = g.AsSpan(e.GRow[p] * d, d);
-                    float df = TensorPrimitives.Dot(gRow, wj);            // dL/df_bj
+                    var gRowBf16 = bf16Rows ? gb16.AsSpan(e.GRow[p] * d, d) : default;
+                    float df = bf16Rows ? Compute.Bf16.Dot(gRowBf16, wj) : TensorPrimitives.Dot(gRow, wj); // dL/df_bj
                     if (e.Kind[p] == LatentMajorEntries.Active)
                     {
                         float f = e.Value[p];
-                        TensorPrimitives.MultiplyAdd(gRow, f, gwj, gwj);   // dL/dW_dec[j] += f_bj · G_b
+                        // dL/dW_dec[j] += f_bj · G_b
+                        if (bf16Rows) Compute.Bf16.MultiplyAdd(gRowBf16, f, gwj); else TensorPrimitives.MultiplyAdd(gRow, f, gwj, gwj);
                         bool main = e.GRow[p] < B;
                         float dz = df + (relu && main ? l1Slope : 0f);    // df/dz = 1 on the active set
-                        TensorPrimitives.MultiplyAdd(xc.AsSpan(e.Token[p] * d, d), dz, gej, gej);
+                        if (bf16Rows) Compute.Bf16.MultiplyAdd(xcb16.AsSpan(e.Token[p] * d, d), dz, gej);
+                        else TensorPrimitives.MultiplyAdd(xc.AsSpan(e.Token[p] * d, d), dz, gej, gej);
                         dzSum += dz;
                         if (main) fSum += f;
                     }

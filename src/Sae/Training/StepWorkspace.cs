@@ -23,8 +23,10 @@ public sealed class StepWorkspace
     public float[] AuxGrad => _auxGrad ??= GC.AllocateArray<float>(Batch * DIn, pinned: true);             // [B, d]
     public ushort[] CodeBf16 => _codeBf16 ??= GC.AllocateArray<ushort>(Batch * MaxWidth, pinned: true);     // [B, m]
     public ushort[] GBf16 => _gBf16 ??= GC.AllocateArray<ushort>(Batch * DIn, pinned: true);               // [B, d]
+    /// <summary>[2B, d] bf16 copy of <see cref="G"/>: the rows a bf16 sparse backward reads per entry (half the bytes).</summary>
+    public ushort[] GRowsBf16 => _gRowsBf16 ??= GC.AllocateArray<ushort>(2 * Batch * DIn, pinned: true);
     float[]? _auxRows, _auxGradDec, _auxGradEnc, _auxGrad;
-    ushort[]? _codeBf16, _gBf16;
+    ushort[]? _codeBf16, _gBf16, _gRowsBf16;
     public float[] XHat { get; }    // [B, d]
     public float[] G { get; }       // [2B, d]  dL/dx̂ (rows 0..B) and dL/dê for AuxK (rows B..2B)
     public float[] RowSqErr { get; }  // [B]
