@@ -33,7 +33,7 @@ public static class BenchSyntheticCommand
         var archs = new Option<string>("--arch") { Description = "comma-separated architectures", DefaultValueFactory = _ => "relu,topk,batchtopk,jumprelu" };
         var lrs = new Option<string>("--lr")
         {
-            Description = "comma-separated learning rates, each trained for every architecture on both sides; 'default' = each side's own default",
+            Description = "comma-separated learning rates, each trained for every architecture on both sides; 'default' = each side's own default (relu and jumprelu: this bench's 0.02, their recipes' rates being for ~100k-step runs)",
             DefaultValueFactory = _ => "default",
         };
         var peer = new Option<bool>("--peer") { Description = "also train dictionary_learning-style TopK/BatchTopK SAEs in PyTorch (bench/torch_sae_train.py) on the same batches" };
@@ -100,7 +100,7 @@ public static class BenchSyntheticCommand
         var a = l.Config.Architecture;
         return new JsonObject
         {
-            ["side"] = side, ["arch"] = a.ToName(), ["lr_setting"] = requestedLr is float f ? f.ToString("g3", CultureInfo.InvariantCulture) : "default",
+            ["side"] = side, ["arch"] = a.ToName(), ["lr_setting"] = requestedLr is float f ? f.ToString("g3", CultureInfo.InvariantCulture) : PeerHas(a) || side == "peer" ? "default" : "bench",
             ["lr"] = (double)l.LearningRate, ["width"] = l.Config.Width, ["k"] = l.Config.K,
             ["mmcs"] = mmcs, ["mmcs_target"] = MmcsTarget(a), ["pass"] = mmcs >= MmcsTarget(a),
             ["fvu"] = e.Fvu, ["l0"] = e.L0, ["dead_fraction"] = e.DeadFraction,
