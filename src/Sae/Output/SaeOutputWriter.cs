@@ -51,7 +51,7 @@ public static class SaeOutputWriter
                     ["l1_coefficient"] = c.L1Coefficient > 0 ? c.L1Coefficient : null,
                     ["l0_coefficient"] = c.L0Coefficient > 0 ? c.L0Coefficient : null,
                     ["lr"] = learner.LearningRate,
-                    ["lr_from"] = c.LearningRate is null ? "default: " + SaeConfig.DefaultLearningRateHelp : "config",
+                    ["lr_from"] = c.LearningRate is null ? "default" : "config", // the rule: saectl train --help, SaeConfig.LearningRateFor
                     ["batch_size"] = trainer.Config.BatchSize,
                     ["tokens"] = trainer.TokensTrained,
                     ["seed"] = trainer.Config.Seed,
