@@ -121,9 +121,17 @@ public sealed class SaeLearner
             if (withBias) bDec.CopyTo(xh); else xh.Clear();
             var cols = codes.RowCols(b); var vals = codes.RowVals(b);
             if (wBf16 != null)
-                for (int i = 0; i < cols.Length; i++) Compute.Bf16.MultiplyAdd(wBf16.AsSpan(cols[i] * d, d), vals[i], xh);
+                for (int i = 0; i < cols.Length; i++)
+                {
+                    if (i + 1 < cols.Length) Prefetch.Row(wBf16.AsSpan(cols[i + 1] * d, d));
+                    Compute.Bf16.MultiplyAdd(wBf16.AsSpan(cols[i] * d, d), vals[i], xh);
+                }
             else
-                for (int i = 0; i < cols.Length; i++) TensorPrimitives.MultiplyAdd(w.AsSpan(cols[i] * d, d), vals[i], xh, xh);
+                for (int i = 0; i < cols.Length; i++)
+                {
+                    if (i + 1 < cols.Length) Prefetch.Row(w.AsSpan(cols[i + 1] * d, d));
+                    TensorPrimitives.MultiplyAdd(w.AsSpan(cols[i] * d, d), vals[i], xh, xh);
+                }
         });
     }
 
@@ -337,6 +345,12 @@ public sealed class SaeLearner
                 float dzSum = 0, fSum = 0, dTheta = 0, theta = jump ? _theta[j] : 0f;
                 for (int p = e.ColStart[j], end = e.ColStart[j + 1]; p < end; p++)
                 {
+                    if (p + 1 < end)
+                    {
+                        // the next entry's token rows, while this one's are in use
+                        if (bf16Rows) { Prefetch.Row(gb16.AsSpan(e.GRow[p + 1] * d, d)); Prefetch.Row(xcb16.AsSpan(e.Token[p + 1] * d, d)); }
+                        else { Prefetch.Row(g.AsSpan(e.GRow[p + 1] * d, d)); Prefetch.Row(xc.AsSpan(e.Token[p + 1] * d, d)); }
+                    }
                     var gRow = g.AsSpan(e.GRow[p] * d, d);
                     var gRowBf16 = bf16Rows ? gb16.AsSpan(e.GRow[p] * d, d) : default;
                     float df = bf16Rows ? Compute.Bf16.Dot(gRowBf16, wj) : TensorPrimitives.Dot(gRow, wj); // dL/df_bj
