@@ -18,6 +18,9 @@ public class TopKTests
     [InlineData(17, 16)]
     [InlineData(1000, 64)]
     [InlineData(16384, 64)]
+    [InlineData(16384, 16)]
+    [InlineData(16390, 64)]   // a tail after the last whole vector
+    [InlineData(65536, 256)]
     [InlineData(333, 333)]
     public void RowTopKMatchesSort(int n, int k)
     {
@@ -46,6 +49,26 @@ public class TopKTests
         Assert.Equal(c1, c2);
         Assert.Equal(v1.Take(c1).Order(), v2.Take(c2).Order());
         foreach (int j in i2.Take(c2)) Assert.True(x[j] > 0);
+    }
+
+    /// <summary>The bounded path on rows where few values are positive, or many tie at the k-th value.</summary>
+    [Theory]
+    [InlineData(0.02f)]
+    [InlineData(0.001f)]
+    public void RowTopKWithFewPositivesOrTiesKeepsTheKLargest(float positiveShare)
+    {
+        const int n = 16384, k = 64;
+        var rng = new Rng(9);
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = rng.NextDouble() < positiveShare ? 1f + rng.NextFloat() : -rng.NextFloat();
+        for (int i = 0; i < n; i += 97) x[i] = 1.5f; // ties across blocks
+        var idx = new int[k]; var val = new float[k];
+        int c = TopK.RowTopKPositive(x, k, idx, val);
+        var expected = x.Where(v => v > 0).OrderDescending().Take(k).ToArray();
+        Assert.Equal(expected.Length, c);
+        Assert.Equal(expected.Order(), val.Take(c).Order());
+        for (int i = 0; i < c; i++) Assert.Equal(x[idx[i]], val[i]);
+        Assert.Equal(c, idx.Take(c).Distinct().Count());
     }
 
     [Fact]

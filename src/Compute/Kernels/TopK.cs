@@ -11,11 +11,18 @@ public static class TopK
     /// <summary>
     /// The k largest strictly positive values of <paramref name="row"/> (ReLU then top-k), in no particular
     /// order. Writes indices and values, returns how many were found (≤ k; fewer when fewer are positive).
-    /// A min-heap of size k; once it is full, SIMD compares skip whole vectors below the heap minimum.
+    /// Long rows and small k (an SAE's TopK: k 64 of 16,384): a lower bound on the k-th value from lane-wise
+    /// block maxima, one SIMD pass collecting what reaches it, and a selection among those few. Otherwise a
+    /// min-heap of size k; once it is full, SIMD compares skip whole vectors below the heap minimum.
     /// </summary>
     public static int RowTopKPositive(ReadOnlySpan<float> row, int k, Span<int> idx, Span<float> val)
     {
         if (k <= 0) return 0;
+        if (Vector512.IsHardwareAccelerated && k <= MaxThresholdK && row.Length >= 64 * k && row.Length >= 2048)
+        {
+            int found = RowTopKByBound(row, k, idx, val);
+            if (found >= 0) return found;
+        }
         int count = 0;
         float min = 0f; // heap admits only values > min; min = 0 until full (ReLU)
         int i = 0;
@@ -56,6 +63,58 @@ public static class TopK
             if (x > min) Push(idx, val, ref count, k, i, x, ref min);
         }
         return count;
+    }
+
+    const int MaxThresholdK = 256, MaxCandidates = 1024;
+
+    // The bound: the row's vectors in 4k/16 blocks, the lane-wise maximum of each block — 4k distinct
+    // elements — and t0 = the k-th largest of those: at least k elements reach t0, so the top k are all
+    // ≥ t0. Returns −1 (the caller takes the heap path) when t0 is not positive or too many reach it.
+    static int RowTopKByBound(ReadOnlySpan<float> row, int k, Span<int> idx, Span<float> val)
+    {
+        int vectors = row.Length / 16, blocks = Math.Max(1, k / 4), perBlock = vectors / blocks;
+        ref float r0 = ref MemoryMarshal.GetReference(row);
+        Span<float> maxima = stackalloc float[blocks * 16];
+        for (int b = 0; b < blocks; b++)
+        {
+            nuint at = (nuint)(b * perBlock * 16);
+            var m = Vector512.LoadUnsafe(ref r0, at);
+            for (int v = 1; v < perBlock; v++) m = Vector512.Max(m, Vector512.LoadUnsafe(ref r0, at + (nuint)(v * 16)));
+            m.CopyTo(maxima.Slice(b * 16, 16));
+        }
+        float t0 = KthLargestInPlace(maxima, k);
+        if (!(t0 > 0)) return -1;
+        Span<int> candIdx = stackalloc int[MaxCandidates];
+        Span<float> candVal = stackalloc float[MaxCandidates];
+        int count = 0, i = 0;
+        var vt = Vector512.Create(t0);
+        for (; i + 16 <= row.Length; i += 16)
+        {
+            ulong mask = Vector512.GreaterThanOrEqual(Vector512.LoadUnsafe(ref r0, (nuint)i), vt).ExtractMostSignificantBits();
+            if (mask == 0) continue;
+            if (count + BitOperations.PopCount(mask) > MaxCandidates) return -1;
+            while (mask != 0)
+            {
+                int lane = BitOperations.TrailingZeroCount(mask);
+                mask &= mask - 1;
+                candIdx[count] = i + lane; candVal[count++] = Unsafe.Add(ref r0, i + lane);
+            }
+        }
+        for (; i < row.Length; i++)
+        {
+            float x = Unsafe.Add(ref r0, i);
+            if (x >= t0) { if (count == MaxCandidates) return -1; candIdx[count] = i; candVal[count++] = x; }
+        }
+        // count ≥ k: keep what is above the k-th largest candidate, then ties with it
+        Span<float> scratch = stackalloc float[count];
+        candVal[..count].CopyTo(scratch);
+        float kth = KthLargestInPlace(scratch, k);
+        int n = 0;
+        for (int c = 0; c < count; c++)
+            if (candVal[c] > kth) { idx[n] = candIdx[c]; val[n++] = candVal[c]; }
+        for (int c = 0; c < count && n < k; c++)
+            if (candVal[c] == kth) { idx[n] = candIdx[c]; val[n++] = candVal[c]; }
+        return n;
     }
 
     // Min-heap on val[0..count); while count < k every positive value is admitted.
