@@ -46,12 +46,7 @@ public static class ActivationsCommand
             var tokenizer = GemmaTokenizer.Load(tokenizerPath);
             var gemma = GemmaModel.Load(modelDir, selection.DeepestLayer + 1);
             var matmuls = CliValues.Precision(pr.GetValue(precision));
-            gemma.Bf16Matmuls = matmuls switch
-            {
-                EncoderPrecision.Float32 => false,
-                EncoderPrecision.BFloat16 => true,
-                _ => Compute.Bf16Choice.Preferred,
-            };
+            gemma.Bf16Matmuls = matmuls.RunsBf16();
             var packer = new ContextPacker(T, config.BosId, config.EosId, config.PadId);
             var documents = corpus.Read(ct).Select(d => d.Tokens ?? tokenizer.Encode(d.Text!, addSpecialTokens: false));
             string outFull = Path.GetFullPath(pr.GetValue(outDir)!);

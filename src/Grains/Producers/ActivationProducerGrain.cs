@@ -51,12 +51,7 @@ public sealed class ActivationProducerGrain(
 
         var sites = new SiteSelection(spec.Sites);
         var model = Load(() => GemmaModel.Load(spec.ModelDir, sites.DeepestLayer + 1), spec.ModelDir);
-        model.Bf16Matmuls = spec.ModelPrecision switch
-        {
-            EncoderPrecision.Float32 => false,
-            EncoderPrecision.BFloat16 => true,
-            _ => Compute.Bf16Choice.Preferred,
-        };
+        model.Bf16Matmuls = spec.ModelPrecision.RunsBf16();
         if (spec.ModelPrecision == EncoderPrecision.Auto) Compute.Bf16Choice.ReportOnce(line => Log.LogInformation("{Precision}", line));
         string tokenizerPath = Path.Combine(spec.ModelDir, "tokenizer.json");
         var tokenizer = Load(() => GemmaTokenizer.Load(tokenizerPath), tokenizerPath);

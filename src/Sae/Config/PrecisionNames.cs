@@ -25,6 +25,17 @@ public static class PrecisionNames
         _ => throw new ArgumentOutOfRangeException(nameof(p)),
     };
 
+    /// <summary>
+    /// Whether matmuls under <paramref name="p"/> run in bf16: fp32 never, bf16 always, auto where this machine
+    /// runs bf16 GEMMs faster (<see cref="Bf16Choice"/>). The Gemma forward of activations and producers.
+    /// </summary>
+    public static bool RunsBf16(this EncoderPrecision p) => p switch
+    {
+        EncoderPrecision.Float32 => false,
+        EncoderPrecision.BFloat16 => true,
+        _ => Bf16Choice.Preferred,
+    };
+
     /// <summary>Activation/weight storage dtype: "f32"/"float32" | "bf16"/"bfloat16" | "f16"/"float16", case-insensitive.</summary>
     public static SafetensorsDtype ParseStorageDtype(string? value, string field = "--dtype") => (value ?? "").ToLowerInvariant() switch
     {

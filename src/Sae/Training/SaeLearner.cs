@@ -164,6 +164,7 @@ public sealed class SaeLearner
     {
         int B = ws.Batch, d = _dIn, n = _width;
         var c = Config;
+        bool bf16 = UsesBf16(precision);
         RefreshTheta();
 
         // ---- forward: dense encoder, sparse code selection ------------------------------------
@@ -186,8 +187,8 @@ public sealed class SaeLearner
         // ReLU and JumpReLU codes start out dense (half the latents fire at initialisation): above a few
         // per cent density the GEMM formulation beats per-entry work, so those steps go dense.
         bool dense = c.Architecture is SaeArchitecture.Relu or SaeArchitecture.JumpRelu && ws.Main.Nnz > DenseCodeFraction * B * n;
-        if (dense) DecodeDense(ws, UsesBf16(precision));
-        else if (UsesBf16(precision))
+        if (dense) DecodeDense(ws, bf16);
+        else if (bf16)
         {
             // the encoder's bf16 copy of W_encᵀ is no longer needed: the scratch takes W_dec's for the decode
             Compute.Bf16.FromSingle(Sae.Decoder.Value, ws.WBf16.AsSpan(0, n * d));
@@ -211,20 +212,20 @@ public sealed class SaeLearner
         SparseCodes? aux = null;
         int deadCount = CollectDead(tokensBefore, deadTokens);
         if (c.Architecture is SaeArchitecture.TopK or SaeArchitecture.BatchTopK && c.AuxKCoefficient > 0 && deadCount > 0)
-            auxLoss = AuxK(ws, deadCount, UsesBf16(precision), out aux);
+            auxLoss = AuxK(ws, deadCount, bf16, out aux);
         Profile?.Mark("AuxK forward");
 
         // ---- backward, latent-major --------------------------------------------------------------
         float lossScale = lambda / B;
-        if (dense) BackwardDense(ws, lossScale, UsesBf16(precision));
+        if (dense) BackwardDense(ws, lossScale, bf16);
         ws.Entries.Build(n, dense ? null : ws.Main, _auxDense ? null : aux, B, near);
         Profile?.Mark("backward: entries by latent");
         bool auxRowsLater = aux != null && _auxDense;
-        bool bf16Rows = UsesBf16(precision) && !dense;
+        bool bf16Rows = bf16 && !dense;
         if (bf16Rows) Compute.Bf16.FromSingle(ws.G.AsSpan(0, (aux != null && !_auxDense ? 2 : 1) * B * d), ws.GRowsBf16);
-        BackwardByLatent(ws, lossScale, denseDone: dense, project: c.KeepsUnitNormDecoder, skipDead: auxRowsLater, bf16Rows);
+        BackwardByLatent(ws, lossScale, denseDone: dense, project: c.KeepsUnitNormDecoder, skipDeadOf: auxRowsLater ? deadCount : 0, bf16Rows);
         Profile?.Mark("backward: latent-major");
-        if (auxRowsLater) AuxKDenseBackward(ws, deadCount, UsesBf16(precision), project: c.KeepsUnitNormDecoder);
+        if (auxRowsLater) AuxKDenseBackward(ws, deadCount, bf16, project: c.KeepsUnitNormDecoder);
         Profile?.Mark("backward: AuxK GEMMs");
 
         // b_dec: decoder bias gradient Σ_b G_b, minus the encoder-input path Σ_j (Σ_b dz_bj) W_encᵀ[j]
@@ -276,9 +277,8 @@ public sealed class SaeLearner
         if (tokensNow >= deadTokens)
             for (int j = 0; j < _width; j++)
                 if (tokensNow - LastFired[j] >= deadTokens) { _deadPos[j] = count; _dead[count++] = j; }
-        return _deadCount = count;
+        return count;
     }
-    int _deadCount;
 
     // Fills G rows B..2B with dL/dê for the AuxK loss; returns the (normalised) aux loss.
     float AuxK(StepWorkspace ws, int deadCount, bool bf16, out SparseCodes? aux)
@@ -316,10 +316,10 @@ public sealed class SaeLearner
     // Gradients of W_dec, W_encᵀ, b_enc (and log θ) — one latent per iteration, rows owned by one thread.
     // With denseDone the active-entry gradients are already in place (BackwardDense); only JumpReLU's
     // near-threshold entries remain. With project, each decoder-row gradient loses its component along the
-    // row while both are in cache — except dead rows when skipDead (AuxK's dense backward adds to them later
-    // and projects them itself). With bf16Rows the token rows (G, x_c) are read from their bf16 copies: the
+    // row while both are in cache — except the rows of _dead[0..skipDeadOf) (AuxK's dense backward adds to
+    // them later and projects them itself). With bf16Rows the token rows (G, x_c) are read from their bf16 copies: the
     // loop streams two rows per entry from memory, and bf16 halves those bytes (gradients accumulate in fp32).
-    void BackwardByLatent(StepWorkspace ws, float lossScale, bool denseDone, bool project, bool skipDead, bool bf16Rows = false)
+    void BackwardByLatent(StepWorkspace ws, float lossScale, bool denseDone, bool project, int skipDeadOf, bool bf16Rows)
     {
         int d = _dIn, B = ws.Batch;
         var e = ws.Entries;
@@ -381,13 +381,13 @@ public sealed class SaeLearner
                     if (norm > 0) TensorPrimitives.MultiplyAdd(wj, lossScale * fSum / norm, gwj, gwj);
                 }
                 if (gth != null) gth[j] = dTheta * theta;             // d/d(log θ) = θ · d/dθ
-                if (project && !(skipDead && IsDead(j))) ProjectRow(wj, gwj);
+                if (project && !IsDead(j, skipDeadOf)) ProjectRow(wj, gwj);
             }
         });
     }
 
-    // latent j is in _dead[0.._deadCount) (valid for the step's CollectDead)
-    bool IsDead(int j) => _deadPos[j] < _deadCount && _dead[_deadPos[j]] == j;
+    // latent j is in _dead[0..count) as the step's CollectDead left it (_deadPos is stale for live latents)
+    bool IsDead(int j, int count) => _deadPos[j] < count && _dead[_deadPos[j]] == j;
 
     // g −= (g·w) w: the gradient of a unit-norm row, tangent to the sphere.
     static void ProjectRow(ReadOnlySpan<float> w, Span<float> g) => TensorPrimitives.MultiplyAdd(w, -TensorPrimitives.Dot(g, w), g, g);

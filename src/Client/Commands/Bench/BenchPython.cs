@@ -35,13 +35,14 @@ public static class BenchPython
             ct.ThrowIfCancellationRequested();
             string name = Path.GetFileName(script);
             if (p.ExitCode != 0 || feedError != null)
-                throw new IOException($"the PyTorch peer {name} failed (exit {p.ExitCode}): {FirstLines(stderr.Result)}{(feedError != null ? $" (stdin: {feedError.Message})" : "")}");
+                throw new IOException($"the PyTorch peer {name} failed (exit {p.ExitCode}): {Tail(stderr.Result)}{(feedError != null ? $" (stdin: {feedError.Message})" : "")}");
             try { return JsonNode.Parse(stdout.Result)!.AsObject(); }
-            catch (System.Text.Json.JsonException e) { throw new IOException($"the PyTorch peer {name} printed no JSON ({e.Message}): {FirstLines(stdout.Result)}"); }
+            catch (System.Text.Json.JsonException e) { throw new IOException($"the PyTorch peer {name} printed no JSON ({e.Message}): {Tail(stdout.Result)}"); }
         }
     }
 
-    static string FirstLines(string s)
+    // the last 2,000 characters: where a traceback ends
+    static string Tail(string s)
     {
         s = s.Trim();
         return s.Length > 2000 ? s[^2000..] : s;
