@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using Parquet;
+using Parquet.Schema;
 using SaeCluster.Compute;
 using SaeCluster.Sae;
 
@@ -178,6 +180,50 @@ public class ActivationsCliTests
         var missing = Saectl.Run("activations", "--model", tmp["nope"], "--data", "x", "--sites", "res:0", "--tokens", "10", "--out", tmp["x"]);
         Assert.NotEqual(0, missing.ExitCode);
         Assert.Contains("config.json", missing.Stderr);
+        Assert.False(Directory.Exists(tmp["x"]));
+    }
+
+    [Fact]
+    public async Task AParquetCorpusGivesTheTokensOfTheSameTextsAsJsonl()
+    {
+        using var tmp = new TempDir();
+        var pyDir = Directory.GetDirectories("/usr/lib", "python3*").Order().First(d => File.Exists(Path.Combine(d, "json", "encoder.py")));
+        var texts = Directory.GetFiles(Path.Combine(pyDir, "json"), "*.py").Order(StringComparer.Ordinal).Select(File.ReadAllText).ToArray();
+        File.WriteAllLines(tmp["corpus.jsonl"], texts.Select(t => new JsonObject { ["text"] = t }.ToJsonString()));
+        // two row groups, a null row in each (skipped), and a url column beside the text
+        var text = new DataField<string>("text", nullable: true);
+        var url = new DataField<string>("url");
+        await using (var file = File.Create(tmp["corpus.parquet"]))
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(text, url), file))
+            foreach (var part in new[] { texts[..2], texts[2..] })
+            {
+                using var group = writer.CreateRowGroup();
+                await group.WriteAsync(text, [null, .. part]);
+                await group.WriteAsync(url, Enumerable.Range(0, part.Length + 1).Select(i => $"u{i}").ToArray());
+            }
+
+        string[] Args(string data, string outDir) =>
+            ["activations", "--model", TinyGemma2, "--data", data, "--sites", "res:0", "--tokens", "3000", "--context", "128", "--chunk-contexts", "8", "--quiet", "--out", outDir];
+        foreach (var (data, outDir) in new[] { ("corpus.jsonl", "jsonl"), ("corpus.parquet", "parquet") })
+        {
+            var r = Saectl.Run(Args(tmp[data], tmp[outDir]));
+            Assert.True(r.ExitCode == 0, r.Stderr);
+        }
+        var shards = Directory.GetFiles(tmp["jsonl/0.res"]).Select(Path.GetFileName).Order().ToArray();
+        Assert.True(shards.Length >= 3);
+        Assert.Equal(shards, Directory.GetFiles(tmp["parquet/0.res"]).Select(Path.GetFileName).Order());
+        foreach (var shard in shards)
+        {
+            using var a = SafetensorsFile.Open(Path.Combine(tmp["jsonl/0.res"], shard!));
+            using var b = SafetensorsFile.Open(Path.Combine(tmp["parquet/0.res"], shard!));
+            Assert.Equal(a.ReadInt32("tokens"), b.ReadInt32("tokens"));
+            Assert.Equal(a.ReadInt32("positions"), b.ReadInt32("positions"));
+        }
+
+        // a column the file lacks: one line naming the file, the column and the string columns it has
+        var missing = Saectl.Run(Args(tmp["corpus.parquet"], tmp["x"]).Append("--text-field").Append("txt").ToArray());
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal($"error: {tmp["corpus.parquet"]}: no column \"txt\" (string columns: text, url)", missing.Stderr.Trim());
         Assert.False(Directory.Exists(tmp["x"]));
     }
 }

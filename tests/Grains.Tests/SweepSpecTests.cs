@@ -293,6 +293,24 @@ public class SweepSpecTests
         Assert.Equal([tmp["loop/sub/b.txt"]], CorpusDocuments.FromPatterns(s.CorpusPaths).Files);
     }
 
+    [Fact]
+    public async Task ParquetTextColumnsAreCheckedAtParseTime()
+    {
+        using var tmp = Fixture();
+        var url = new Parquet.Schema.DataField<string>("url");
+        await using (var file = File.Create(tmp["corpus/web.parquet"]))
+        await using (var writer = await Parquet.ParquetWriter.CreateAsync(new Parquet.Schema.ParquetSchema(url), file))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync(url, ["https://example.org/"]);
+        }
+        string yaml = Base.Replace("paths: [corpus/*.txt]", "paths: [corpus/*.txt, corpus/*.parquet]");
+        var e = Assert.Throws<ConfigException>(() => SweepSpec.Load(Write(tmp, yaml)));
+        Assert.Contains($"corpus.paths[1] (line 4): {tmp["corpus/web.parquet"]}: no column \"text\" (string columns: url)", e.Message);
+        var s = SweepSpec.Load(Write(tmp, yaml.Replace("  paths:", "  text_field: url\n  paths:")));
+        Assert.Equal("url", s.TextField);
+    }
+
     [Theory]
     // malformed YAML and shapes
     [InlineData("context: 128\n", "context: [128\n", "sweep.yaml:", "malformed YAML")]

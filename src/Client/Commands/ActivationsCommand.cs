@@ -12,8 +12,8 @@ public static class ActivationsCommand
     public static Command Create()
     {
         var model = new Option<string>("--model") { Description = "Hugging Face checkpoint folder (config.json, safetensors, tokenizer.json)", Required = true };
-        var data = new Option<string[]>("--data") { Description = "corpus: files, folders or globs (.txt/.py/…: one document per file; .jsonl: one per line; .u16/.u32: pre-tokenized)", Required = true, AllowMultipleArgumentsPerToken = true };
-        var textField = new Option<string>("--text-field") { Description = "JSONL field holding the text", DefaultValueFactory = _ => "text" };
+        var data = new Option<string[]>("--data") { Description = "corpus: files, folders or globs (.txt/.py/…: one document per file; .jsonl: one per line; .parquet: one per row, streamed by row group; .u16/.u32: pre-tokenized)", Required = true, AllowMultipleArgumentsPerToken = true };
+        var textField = new Option<string>("--text-field") { Description = "JSONL field or Parquet (string) column holding the text", DefaultValueFactory = _ => "text" };
         var sites = new Option<string>("--sites") { Description = "e.g. res:all,mlp:all,att:0-5,attn_out:3", Required = true };
         var tokens = new Option<long>("--tokens") { Description = "activation rows to write per site (the corpus may end sooner)", Required = true };
         var outDir = new Option<string>("--out") { Description = "output folder: one subfolder per site ({layer}.{site})", Required = true };
@@ -42,6 +42,7 @@ public static class ActivationsCommand
             CorpusDocuments corpus;
             try { corpus = CorpusDocuments.FromPatterns(pr.GetValue(data)!, pr.GetValue(textField)!); }
             catch (FileNotFoundException e) { throw new ConfigException("--data", e.Message); }
+            corpus.CheckParquetColumns(); // a missing --text-field column fails before the model loads
             string tokenizerPath = Path.Combine(modelDir, "tokenizer.json");
             var tokenizer = GemmaTokenizer.Load(tokenizerPath);
             var gemma = GemmaModel.Load(modelDir, selection.DeepestLayer + 1);

@@ -38,7 +38,7 @@ public sealed partial record SweepSpec
     public int ModelMaxPositions { get; }
     /// <summary>Corpus files, folders or globs as <see cref="CorpusDocuments.FromPatterns"/> takes them (absolute).</summary>
     public IReadOnlyList<string> CorpusPaths { get; }
-    /// <summary>JSONL field holding a document's text.</summary>
+    /// <summary>JSONL field or Parquet column holding a document's text (Parquet files are checked for it at parse time).</summary>
     public string TextField { get; }
     /// <summary>Tokens per packed context (BOS first; BOS positions are not trained on).</summary>
     public int Context { get; }
@@ -133,9 +133,9 @@ public sealed partial record SweepSpec
 
         // corpus
         var corpus = top.Block("corpus", CorpusKeys) ?? throw new ConfigException("corpus", "is required (paths: [files, folders or globs], text_field: …)");
-        var corpusPaths = CorpusPatterns(corpus, baseDir);
         string textField = corpus.String("text_field") ?? "text";
         if (textField.Length == 0) throw new ConfigException(corpus.Where("text_field"), "must not be empty");
+        var corpusPaths = CorpusPatterns(corpus, baseDir, textField);
 
         // context, tokens
         int context = top.Int("context") ?? throw new ConfigException("context", $"is required (tokens per packed context, 2 to {maxPositions})");
@@ -242,7 +242,8 @@ public sealed partial record SweepSpec
         throw new ModelFormatException(configPath, $"max_position_embeddings must be a positive integer (got {node.ToJsonString()})");
     }
 
-    static string[] CorpusPatterns(YamlFields corpus, string baseDir)
+    // expands every pattern (it must match a file) and checks the text column of its Parquet files (their footers only)
+    static string[] CorpusPatterns(YamlFields corpus, string baseDir, string textField)
     {
         var raw = corpus.StringList("paths") ?? throw new ConfigException(corpus.Where("paths"), "is required (files, folders or globs such as data/**/*.jsonl)");
         if (raw.Length == 0) throw new ConfigException(corpus.Where("paths"), "lists no path");
@@ -254,8 +255,12 @@ public sealed partial record SweepSpec
             if (raw[i].Trim().Length == 0) throw new ConfigException(where, "is empty");
             string pattern = Path.GetFullPath(Path.Combine(baseDir, raw[i]));
             IReadOnlyList<string> files;
-            try { files = CorpusFiles.Expand(pattern); }
-            catch (FileNotFoundException e) { throw new ConfigException(where, e.Message); }
+            try
+            {
+                files = CorpusFiles.Expand(pattern);
+                new CorpusDocuments(files, textField).CheckParquetColumns();
+            }
+            catch (Exception e) when (e is FileNotFoundException or InvalidDataException) { throw new ConfigException(where, e.Message); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigException(where, $"{pattern}: {e.Message}"); }
             if (files.Count == 0) throw new ConfigException(where, $"{pattern}: holds no file");
             if (!result.Contains(pattern)) result.Add(pattern);
