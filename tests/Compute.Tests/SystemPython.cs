@@ -11,6 +11,11 @@ internal static class SystemPython
     private const string Interpreter = "/usr/bin/python3";
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
 
+    /// <summary>What to install for <paramref name="module"/>: Debian's python3-torch brings python3-numpy with it.</summary>
+    private static string InstallHint(string module) => module == "torch"
+        ? "install Debian's python3-torch (apt-get install python3-torch; scripts/install-deps.sh --peer does)"
+        : $"install Debian's python3-{module} (python3-torch depends on it; apt-get install python3-torch, or scripts/install-deps.sh --peer)";
+
     /// <summary>
     /// Runs <paramref name="script"/> with <paramref name="workingDirectory"/> as its current folder and returns its stdout;
     /// fails the test when it exits non-zero. Each name in <paramref name="modules"/> is imported first, so a missing
@@ -19,7 +24,7 @@ internal static class SystemPython
     public static string Run(string script, string workingDirectory, params string[] modules)
     {
         string prelude = string.Concat(modules.Select(m =>
-            $"try:\n    import {m}\nexcept ImportError as e:\n    raise SystemExit('{Interpreter} cannot import {m} (' + str(e) + \"): install Debian's python3-{m} (apt-get install python3-{m}; scripts/install-deps.sh --peer does)\")\n"));
+            $"try:\n    import {m}\nexcept ImportError as e:\n    raise SystemExit(\"{Interpreter} cannot import {m} (\" + str(e) + \"): {InstallHint(m)}\")\n"));
         var start = new ProcessStartInfo(Interpreter)
         {
             RedirectStandardOutput = true,
@@ -35,7 +40,7 @@ internal static class SystemPython
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            Assert.Fail($"{Interpreter} cannot be started ({e.Message}): install Debian's python3-torch (apt-get install python3-torch; scripts/install-deps.sh --peer does)");
+            Assert.Fail($"{Interpreter} cannot be started ({e.Message}): {InstallHint("torch")}");
             throw;
         }
         using (process)

@@ -103,10 +103,10 @@ internal static class NpyHeader
         bool b => b ? "True" : "False",
         long[] t => $"the tuple ({string.Join(", ", t)})",
         long l => $"the int {l}",
-        _ => "a list",
+        _ => "a list or tuple",
     };
 
-    /// <summary>Recursive descent over the header text; values are string, bool, long, long[] (tuple of ints) or object[] (a list).</summary>
+    /// <summary>Recursive descent over the header text; values are string, bool, long, long[] (a tuple of ints) or object[] (any other tuple or list).</summary>
     private ref struct Parser(string text)
     {
         private readonly string _text = text;
@@ -148,8 +148,8 @@ internal static class NpyHeader
                 value = s;
                 return problem;
             }
-            if (c == '(') return ParseTuple(out value);
-            if (c == '[') return ParseList(out value);
+            if (c == '(') return ParseSequence(')', out value);
+            if (c == '[') return ParseSequence(']', out value);
             if (Word("True")) { value = true; return null; }
             if (Word("False")) { value = false; return null; }
             if (char.IsAsciiDigit(c) || c == '-')
@@ -161,45 +161,24 @@ internal static class NpyHeader
             return Error($"unexpected '{c}' where a value belongs");
         }
 
-        /// <summary>A tuple of ints: (), (n,), (a, b, …).</summary>
-        private string? ParseTuple(out object? value)
+        /// <summary>A tuple, e.g. a shape: (), (n,), (a, b, …) → long[] when every item is an int; a list → object[].</summary>
+        private string? ParseSequence(char close, out object? value)
         {
             value = null;
-            Eat('(');
-            var items = new List<long>();
-            while (true)
-            {
-                SkipSpace();
-                if (Eat(')')) break;
-                string? problem = ParseInt(out long dim);
-                if (problem is not null) return problem;
-                items.Add(dim);
-                SkipSpace();
-                if (Eat(')')) break;
-                if (!Eat(',')) return Error("expected ',' or ')' in a tuple");
-            }
-            value = items.ToArray();
-            return null;
-        }
-
-        /// <summary>A list (numpy's structured descr); parsed only so it can be reported.</summary>
-        private string? ParseList(out object? value)
-        {
-            value = null;
-            Eat('[');
+            _pos++; // the opening bracket
             var items = new List<object>();
             while (true)
             {
                 SkipSpace();
-                if (Eat(']')) break;
+                if (Eat(close)) break;
                 string? problem = ParseValue(out object? item);
                 if (problem is not null) return problem;
                 items.Add(item!);
                 SkipSpace();
-                if (Eat(']')) break;
-                if (!Eat(',')) return Error("expected ',' or ']' in a list");
+                if (Eat(close)) break;
+                if (!Eat(',')) return Error($"expected ',' or '{close}'");
             }
-            value = items.ToArray();
+            value = close == ')' && items.All(i => i is long) ? items.Cast<long>().ToArray() : items.ToArray();
             return null;
         }
 
