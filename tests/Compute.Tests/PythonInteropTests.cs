@@ -20,8 +20,8 @@ public sealed class PythonInteropTests : IDisposable
         torch.manual_seed(0)
         expected = []
 
-        def save(obj, file, tensors):
-            torch.save(obj, file)
+        def save(obj, file, tensors, protocol=2):
+            torch.save(obj, file, pickle_protocol=protocol)
             for path, t in tensors:
                 npy = file + '__' + '.'.join(map(str, path)) + '.npy'
                 np.save(npy, (t.float() if t.dtype == torch.bfloat16 else t).detach().contiguous().numpy())
@@ -33,6 +33,8 @@ public sealed class PythonInteropTests : IDisposable
         assert enc.stride() == (1, 256) and not enc.is_contiguous()
         ae = {'encoder.weight': enc, 'decoder.weight': w, 'k': torch.tensor(32, dtype=torch.int32), 'threshold': torch.tensor(0.125)}
         save(ae, 'ae.pt', [([k], v) for k, v in ae.items()])
+        # protocol 4: STACK_GLOBAL, SHORT_BINUNICODE, MEMOIZE and FRAME instead of GLOBAL, BINUNICODE and BINPUT
+        save(ae, 'ae_protocol4.pt', [([k], v) for k, v in ae.items()], protocol=4)
 
         # a state_dict saved as is: an OrderedDict carrying _metadata (BUILD)
         sd = torch.nn.Linear(8, 16).state_dict()
@@ -97,7 +99,7 @@ public sealed class PythonInteropTests : IDisposable
             Assert.True(reference.Data.AsSpan().SequenceEqual(actual), $"{where}: data differs from {npy}");
             compared++;
         }
-        Assert.Equal(26, compared);
+        Assert.Equal(30, compared);
 
         var ae = (OrderedDictionary<string, object?>)files["ae.pt"]!;
         Assert.Equal(["encoder.weight", "decoder.weight", "k", "threshold"], ae.Keys);

@@ -227,6 +227,17 @@ public sealed class TorchFileTests : IDisposable
         Assert.Equal([0f, 2, 4, 1, 3, 5], tensor.ToFloat32());
     }
 
+    [Fact]
+    public void DictItems_KeepFileOrder_AndARepeatedKeyTakesTheLastValue()
+    {
+        // {'b': 1, 'a': 2, 'b': 3} in one SETITEMS, then 'c': 4 by SETITEM. Python gives {'b': 3, 'a': 2, 'c': 4}; Razorvine on
+        // its own returns an unordered Hashtable whose 'b' is 1 (it applies a SETITEMS batch back to front).
+        byte[] pickle = Pickle([(byte)'}', (byte)'('], U("b"), J(1), U("a"), J(2), U("b"), J(3), [(byte)'u'], U("c"), J(4), [(byte)'s', (byte)'.']);
+        var dict = Assert.IsType<OrderedDictionary<string, object?>>(TorchFile.Read(MakeZip(("x/data.pkl", pickle))));
+        Assert.Equal(["b", "a", "c"], dict.Keys);
+        Assert.Equal([3L, 2L, 4L], dict.Values);
+    }
+
     [Theory]
     [InlineData(new byte[] { (byte)'.' }, "(STOP): needs a value but the stack is empty")]
     [InlineData(new byte[] { (byte)'X', 0xFF, 0, 0, 0, (byte)'a' }, "ends inside this opcode's argument")]
