@@ -1,0 +1,40 @@
+namespace SaeCluster.Compute;
+
+/// <summary>
+/// Writes a file all-or-nothing: into <c>.{name}.tmp-{guid}</c> beside it, flushed to disk, then renamed over the target.
+/// A failure at any point removes the temp file, so readers see the old file or the complete new one, never a partial one.
+/// </summary>
+internal static class AtomicFile
+{
+    /// <summary>Runs <paramref name="write"/> on the temp file's stream, then renames it onto <paramref name="fullPath"/>.</summary>
+    public static void Write(string fullPath, Action<FileStream> write)
+    {
+        string tempPath = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.tmp-{Guid.NewGuid():N}");
+        try
+        {
+            using (var stream = new FileStream(tempPath, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.ReadWrite, // ZipArchive in Create mode seeks back to fill in local headers
+                BufferSize = 1 << 20,
+            }))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(tempPath, fullPath, overwrite: true);
+        }
+        catch
+        {
+            try
+            {
+                File.Delete(tempPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // best effort: never hide the exception being propagated
+            }
+            throw;
+        }
+    }
+}
