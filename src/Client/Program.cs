@@ -33,6 +33,7 @@ public static class Program
         root.Subcommands.Add(ModelCommand.Create());
         root.Subcommands.Add(ActivationsCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
+        root.Subcommands.Add(SaeCommand.Create());
         return root;
     }
 }

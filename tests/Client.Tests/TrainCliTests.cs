@@ -23,7 +23,7 @@ public class TrainCliTests
         var r = Saectl.Run("train", "--data", tmp["acts"], "--out", tmp["sae"], "--arch", "topk", "--width", "64", "--k", "3",
             "--tokens", "40960", "--batch", "1024", "--lr", "0.01", "--eval-tokens", "4096");
         Assert.True(r.ExitCode == 0, r.Stderr);
-        foreach (var f in new[] { "sae.safetensors", "cfg.json", "metrics.json", "sparsity.safetensors", "train_log.jsonl" })
+        foreach (var f in new[] { "sae_weights.safetensors", "cfg.json", "metrics.json", "sparsity.safetensors", "train_log.jsonl" })
             Assert.True(File.Exists(Path.Combine(tmp["sae"], f)), $"{f} missing");
         var curve = File.ReadAllLines(Path.Combine(tmp["sae"], "train_log.jsonl")).Select(l => JsonNode.Parse(l)!).ToArray();
         Assert.Equal(Enumerable.Range(1, 40 / 50 + 1).Select(i => (long)Math.Min(i * 50, 40)), curve.Select(c => (long)c["step"]!)); // every log_every steps and the last
@@ -38,7 +38,7 @@ public class TrainCliTests
         Assert.Equal("topk", (string)cfg["architecture"]!);
         Assert.Equal(32, (int)cfg["d_in"]!);
         Assert.Equal(64, (int)cfg["d_sae"]!);
-        using var w = SafetensorsFile.Open(Path.Combine(tmp["sae"], "sae.safetensors"));
+        using var w = SafetensorsFile.Open(Path.Combine(tmp["sae"], "sae_weights.safetensors"));
         Assert.Equal([32L, 64L], w.Get("W_enc").Shape);
         Assert.Equal([64L, 32L], w.Get("W_dec").Shape);
         Assert.Contains("SAEs trained", r.Stdout);
@@ -76,7 +76,7 @@ public class TrainCliTests
         var results = JsonNode.Parse(r.Stdout)!.AsArray();
         Assert.Equal(4, results.Count);
         foreach (var name in new[] { "batchtopk-w64-k3", "batchtopk-w128-k3", "jumprelu-w64-l0_0.01", "relu-w64-l1_0.1" })
-            Assert.True(File.Exists(Path.Combine(tmp["runs"], name, "sae.safetensors")), name);
+            Assert.True(File.Exists(Path.Combine(tmp["runs"], name, "sae_weights.safetensors")), name);
         var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["runs"], "batchtopk-w64-k3", "cfg.json")))!;
         Assert.Equal("jumprelu", (string)cfg["architecture"]!); // BatchTopK is saved as a JumpReLU with a shared threshold
         Assert.False(Directory.Exists(Path.Combine(tmp["runs"], "checkpoint")));
@@ -108,7 +108,7 @@ public class TrainCliTests
             Assert.Contains("--resume", rest);
         }
         Assert.True(File.Exists(Path.Combine(tmp["sae"], "checkpoint", "trainer.json")));
-        Assert.False(File.Exists(Path.Combine(tmp["sae"], "sae.safetensors")));
+        Assert.False(File.Exists(Path.Combine(tmp["sae"], "sae_weights.safetensors")));
         var refused = Saectl.Run(args);
         Assert.NotEqual(0, refused.ExitCode);
         Assert.Contains("--resume", refused.Stderr);
@@ -118,7 +118,7 @@ public class TrainCliTests
         Assert.Contains("tokens", resumed.Stderr);
         var ok = Saectl.Run([.. args, "--resume", "--quiet"]);
         Assert.True(ok.ExitCode == 0, ok.Stderr);
-        Assert.True(File.Exists(Path.Combine(tmp["sae"], "sae.safetensors")));
+        Assert.True(File.Exists(Path.Combine(tmp["sae"], "sae_weights.safetensors")));
         // the curve covers the whole run once: lines past the checkpoint were dropped on resume
         var steps = File.ReadAllLines(Path.Combine(tmp["sae"], "train_log.jsonl")).Select(l => (long)JsonNode.Parse(l)!["step"]!).ToArray();
         Assert.Equal(Enumerable.Range(1, 400).Select(i => (long)i * 10), steps);

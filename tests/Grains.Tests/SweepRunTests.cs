@@ -15,7 +15,7 @@ public sealed class SweepRunTests
     {
         await using var cluster = new EmbeddedCluster();
         await cluster.StartAsync();
-        var spec = TinySweep.Spec(TinySweep.Yaml("full", keepShards: false));
+        var spec = TinySweep.Spec(TinySweep.Yaml("full", keepShards: false, formats: "[saelens, dictlearn, sparsify]"));
         await cluster.Sweeps.SubmitAsync(spec);
         var status = await cluster.WaitAsync("full");
 
@@ -32,11 +32,22 @@ public sealed class SweepRunTests
                 int k = sae.Name.EndsWith("k4") ? 4 : 8;
                 Assert.InRange(sae.L0, k - 0.5, k + 0.001); // TopK: k per token, fewer only where pre-activations are ≤ 0
                 Assert.Equal($"full/saes/{t.Site}/{sae.Name}/", sae.Output);
-                foreach (var file in new[] { "sae.safetensors", "cfg.json", "metrics.json", "sparsity.safetensors", "train_log.jsonl" })
+                foreach (var file in new[] { "sae_weights.safetensors", "cfg.json", "metrics.json", "sparsity.safetensors", "train_log.jsonl" })
                     Assert.True(File.Exists(cluster.BlobPath(sae.Output + file)), sae.Output + file);
-                using var w = SafetensorsFile.Open(cluster.BlobPath(sae.Output + "sae.safetensors"));
+                using var w = SafetensorsFile.Open(cluster.BlobPath(sae.Output + "sae_weights.safetensors"));
                 Assert.Equal([64L, 128], w.Get("W_dec").Shape);
                 Assert.Contains("hook_resid_post", File.ReadAllText(cluster.BlobPath(sae.Output + "cfg.json")));
+                // storage.formats: the same SAE as dictionary_learning and sparsify files, in subfolders
+                int layer = int.Parse(t.Site[..1]);
+                var saelens = SaeCluster.Sae.SaeFiles.Read(cluster.BlobPath(sae.Output!));
+                Assert.Equal($"blocks.{layer}.hook_resid_post", saelens.Weights.Provenance.HookName);
+                Assert.Equal("tiny-gemma2-code", saelens.Weights.Provenance.ModelName);
+                Assert.Equal(64, saelens.Weights.Provenance.ContextSize);
+                Assert.Contains("json/*.py", saelens.Weights.Provenance.DatasetPath);
+                var dl = SaeCluster.Sae.SaeFiles.Read(cluster.BlobPath(sae.Output + "dictlearn"));
+                Assert.Equal((SaeCluster.Sae.SaeFormat.DictLearn, k), (dl.Format, dl.Weights.K));
+                Assert.True(File.Exists(cluster.BlobPath(sae.Output + $"sparsify/layers.{layer}/sae.safetensors")));
+                Assert.False(Directory.Exists(cluster.BlobPath(sae.Output + "gemmascope")));
             }
         }
         // checkpoints (and the staged outputs under them) are removed once a site is done; keep_shards: false removes its shards too
@@ -79,7 +90,7 @@ public sealed class SweepRunTests
             await c.Sweeps.SubmitAsync(TinySweep.Spec(yaml));
             var s = await c.WaitAsync("resume");
             Assert.True(s.State == "done", s.Error);
-            reference = TensorBytes(c.BlobPath(s.Trainers[0].Saes[1].Output + "sae.safetensors"));
+            reference = TensorBytes(c.BlobPath(s.Trainers[0].Saes[1].Output + "sae_weights.safetensors"));
         }
 
         await using var cluster = new EmbeddedCluster();
@@ -97,7 +108,7 @@ public sealed class SweepRunTests
         Assert.Contains(cluster.Lines, l => l.StartsWith("second ") && l.Contains("resume/1.res: resumed from resume/checkpoints/1.res/e1-s") && l.EndsWith($"at step {savedStep}"));
         var trainer = Assert.Single(await cluster.Sweeps.GetWorkAsync("resume"), w => w.Kind == SiloRoles.Trainer);
         Assert.Equal(2, trainer.Epoch); // claimed once by each silo
-        Assert.Equal(reference, TensorBytes(cluster.BlobPath(status.Trainers[0].Saes[1].Output + "sae.safetensors")));
+        Assert.Equal(reference, TensorBytes(cluster.BlobPath(status.Trainers[0].Saes[1].Output + "sae_weights.safetensors")));
     }
 
     [Fact]

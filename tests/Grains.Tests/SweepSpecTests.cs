@@ -80,6 +80,7 @@ public class SweepSpecTests
         Assert.Equal((a.ShuffleShards, a.ShardDtype, a.ContextsPerShard, a.ShardsPerProducer, a.KeepShards, a.ModelPrecision, a.EstimatedShards),
             (b.ShuffleShards, b.ShardDtype, b.ContextsPerShard, b.ShardsPerProducer, b.KeepShards, b.ModelPrecision, b.EstimatedShards));
         Assert.Equal(a.Model.ToJson().ToJsonString(), b.Model.ToJson().ToJsonString());
+        Assert.Equal(a.Training.Formats, b.Training.Formats);
     }
 
     [Fact]
@@ -96,6 +97,7 @@ public class SweepSpecTests
         Assert.Equal(128, s.Context);
         Assert.Equal(1024, s.Training.BatchSize);
         Assert.Equal(204_800 + 32_768, s.ProducedTokens);
+        Assert.Equal([SaeFormat.SaeLens, SaeFormat.GemmaScope, SaeFormat.DictLearn, SaeFormat.Sparsify], s.Training.Formats);
         Assert.All(s.CorpusPaths, p => Assert.True(Path.IsPathRooted(p)));
         Assert.True(CorpusDocuments.FromPatterns(s.CorpusPaths).Files.Count > 10);
         AssertSameSpec(s, SweepSpec.Parse(s.ToYaml(), "/", "x"));
@@ -370,6 +372,9 @@ public class SweepSpecTests
     [InlineData("    widths: [64, 128]", "    widths: [4, 128]", "saes[0].k", "k = 8 is larger than the width 4")]
     [InlineData("    widths: [64, 128]", "    widths: [64, 128]\n    name: one", "saes[0].name", "the family expands to 2")]
     [InlineData("  - arch: jumprelu", "  - arch: topk\n    width: 128\n    k: 8\n  - arch: jumprelu", "saes (line 11)", "two SAEs are named 'topk-w128-k8'")]
+    // output formats
+    [InlineData("  model_precision: auto", "  model_precision: auto\n  formats: [saelens, onnx]", "storage.formats (line 26)", "unknown SAE format 'onnx'")]
+    [InlineData("  model_precision: auto", "  model_precision: auto\n  formats: [functiongemma]", "storage.formats (line 26)", "functiongemma fits none of the SAEs")]
     // token budget
     [InlineData("tokens: 10_240", "tokens: 100", "tokens (line 6)", "must be at least one batch (1024)")]
     public void BadSpecsNameTheFileFieldAndLine(string find, string replace, string field, string message)

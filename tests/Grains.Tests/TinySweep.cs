@@ -11,7 +11,8 @@ public static class TinySweep
     public static string Model => Path.Combine(RepositoryRoot, "models", "tiny-gemma2-code");
 
     /// <summary>2 sites × 2 SAEs, 12 shards of 16 contexts (64 tokens) made by 3 producers; checkpoints every 2 steps.</summary>
-    public static string Yaml(string name, long tokens = 16_384, string kinds = "[res]", string layers = "[0, 1]", int checkpointEvery = 2, bool keepShards = true) => $"""
+    public static string Yaml(string name, long tokens = 16_384, string kinds = "[res]", string layers = "[0, 1]", int checkpointEvery = 2, bool keepShards = true,
+        string formats = "[saelens]") => $"""
         name: {name}
         model: {Model}
         corpus:
@@ -35,6 +36,7 @@ public static class TinySweep
           contexts_per_shard: 16
           shards_per_producer: 4
           keep_shards: {(keepShards ? "true" : "false")}
+          formats: {formats}
         """;
 
     public static SweepSpec Spec(string yaml) => SweepSpec.Parse(yaml, RepositoryRoot, "test.yaml");

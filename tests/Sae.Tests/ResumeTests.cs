@@ -52,8 +52,8 @@ public class ResumeTests
 
         foreach (var name in Config(7).Saes.Select(s => s.Name))
         {
-            var a = File.ReadAllBytes(Path.Combine(tmp["a"], name, "sae.safetensors"));
-            var b = File.ReadAllBytes(Path.Combine(tmp["b"], name, "sae.safetensors"));
+            var a = File.ReadAllBytes(Path.Combine(tmp["a"], name, "sae_weights.safetensors"));
+            var b = File.ReadAllBytes(Path.Combine(tmp["b"], name, "sae_weights.safetensors"));
             Assert.True(a.AsSpan().SequenceEqual(b), $"{name}: resumed weights differ from the uninterrupted run");
         }
         Assert.False(Directory.Exists(Path.Combine(tmp["b"], "checkpoint")), "the checkpoint should be gone once the run finished");

@@ -61,10 +61,16 @@ public class SaeWeightsTests
         for (int i = 0; i < rows * d; i++)
             Assert.True(Math.Abs(ws.XHat[i] / scale - xhat[i]) < 1e-3f * (1 + Math.Abs(xhat[i])), $"element {i}: {ws.XHat[i] / scale} vs {xhat[i]}");
 
+        // the encode every format reader hands back computes the same
+        var codes = new float[rows * n];
+        var encoded = new float[rows * d];
+        weights.Encode(raw, rows, codes, encoded);
+        for (int i = 0; i < rows * d; i++)
+            Assert.True(Math.Abs(encoded[i] - xhat[i]) < 1e-3f * (1 + Math.Abs(xhat[i])), $"element {i}: {encoded[i]} vs {xhat[i]}");
+
         using var tmp = new TempDir();
-        string path = tmp["sae.safetensors"];
-        weights.WriteSafetensors(path);
-        var back = SaeWeights.Read(path, arch, config.K);
+        SaeFiles.Write(weights, SaeFormat.SaeLens, tmp["sae"], overwrite: false);
+        var back = SaeFiles.Read(tmp["sae"]).Weights;
         Assert.Equal(weights.WEnc, back.WEnc);
         Assert.Equal(weights.WDec, back.WDec);
         Assert.Equal(weights.Threshold, back.Threshold);

@@ -209,7 +209,7 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
             while (!(status = await b.Sweeps.GetAsync("split"))!.IsTerminal && DateTime.UtcNow < deadline) await Task.Delay(200);
             Assert.True(status.State == "done", $"{status.State}: {status.Error}\n{string.Join('\n', Lines(logB))}");
             foreach (var sae in Assert.Single(status.Trainers).Saes)
-                Assert.True(File.Exists(Path.Combine(dir["blobs"], sae.Output!, "sae.safetensors")), sae.Output);
+                Assert.True(File.Exists(Path.Combine(dir["blobs"], sae.Output!, "sae_weights.safetensors")), sae.Output);
             // the split-a activation never published: no "done" from it, and the trainer's final state is split-b's epoch
             Assert.DoesNotContain(Lines(logA), l => l.Contains($"{key}: done:"));
             Assert.Contains(Lines(logB), l => l.Contains($"{key}: done:"));
@@ -439,7 +439,7 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
                 foreach (var sae in t.Saes)
                 {
                     Assert.False(string.IsNullOrEmpty(sae.Output), $"{t.Site}/{sae.Name} has no output");
-                    foreach (string file in new[] { "sae.safetensors", "cfg.json", "metrics.json" })
+                    foreach (string file in new[] { "sae_weights.safetensors", "cfg.json", "metrics.json" })
                         Assert.True(await Blobs.GetSizeAsync(sae.Output + file) > 0, $"{Blobs.Location}/{sae.Output}{file} is missing");
                 }
             }
@@ -449,7 +449,7 @@ public sealed partial class ReliabilityTests(ReliabilityServers servers, ITestOu
         public async Task<byte[]> TensorBytesAsync(string saePrefix)
         {
             string path = Dir[$"tensors-{Guid.NewGuid():N}.safetensors"];
-            await Blobs.DownloadToFileAsync(saePrefix + "sae.safetensors", path);
+            await Blobs.DownloadToFileAsync(saePrefix + "sae_weights.safetensors", path);
             using var f = SafetensorsFile.Open(path);
             return [.. f.Tensors.OrderBy(t => t.Name, StringComparer.Ordinal).SelectMany(t => f.Bytes(t.Name).ToArray())];
         }

@@ -24,7 +24,7 @@ public class SaectlClusterTests(SiloFixture fx)
         Assert.Contains("sweep cli-tiny: done", r.Stdout);
         Assert.Contains("cli-tiny/saes/0.res/topk-w64-k4/", r.Stdout);
         Assert.Contains("cli-tiny/saes/1.res/topk-w64-k4/", r.Stdout);
-        Assert.True(File.Exists(Path.Combine(fx.Blobs, "cli-tiny/saes/1.res/topk-w64-k4/sae.safetensors")));
+        Assert.True(File.Exists(Path.Combine(fx.Blobs, "cli-tiny/saes/1.res/topk-w64-k4/sae_weights.safetensors")));
 
         // status: all sweeps, one sweep, JSON; URL and token from the environment
         var env = new Dictionary<string, string> { ["SAECLUSTER_URL"] = fx.Url, ["SAECLUSTER_TOKEN"] = SiloFixture.Token };

@@ -88,7 +88,7 @@ public class SiloApiTests(SiloFixture fx)
             Assert.Equal("topk-w64-k4", sae.Name);
             Assert.InRange(sae.L0, 0.5, 4.0);
             string folder = Path.Combine(fx.Blobs, sae.Output!);
-            foreach (var f in new[] { "sae.safetensors", "cfg.json", "metrics.json" })
+            foreach (var f in new[] { "sae_weights.safetensors", "cfg.json", "metrics.json" })
                 Assert.True(File.Exists(Path.Combine(folder, f)), $"{folder}/{f} missing");
         }
 

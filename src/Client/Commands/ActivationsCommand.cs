@@ -51,7 +51,8 @@ public static class ActivationsCommand
             var packer = new ContextPacker(T, config.BosId, config.EosId, config.PadId);
             var documents = corpus.Read(ct).Select(d => d.Tokens ?? tokenizer.Encode(d.Text!, addSpecialTokens: false));
             string outFull = Path.GetFullPath(pr.GetValue(outDir)!);
-            var producer = new ActivationProducer(gemma, selection, rows, storeAs, Path.GetFileName(Path.GetFullPath(modelDir)));
+            var producer = new ActivationProducer(gemma, selection, rows, storeAs, Path.GetFileName(Path.GetFullPath(modelDir)),
+                string.Join(", ", pr.GetValue(data)!));
             bool q = pr.GetValue(quiet);
             if (!q && matmuls == EncoderPrecision.Auto) Compute.Bf16Choice.ReportOnce(Console.Error.WriteLine);
             if (!q) Console.Error.WriteLine($"{selection.Pairs.Count} site(s) of {config.ModelType} ({gemma.LoadedLayers} of {config.Layers} layers loaded), {corpus.Files.Count} corpus file(s), contexts of {T}, {(gemma.Bf16Matmuls ? "bf16" : "fp32")} matmuls");

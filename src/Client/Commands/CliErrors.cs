@@ -19,6 +19,7 @@ public static class CliErrors
         catch (ClusterException e) { return Report(e.Message, e.ExitCode); }
         catch (DataException e) { return Report(e.Message, Failed); }
         catch (SafetensorsFormatException e) { return Report(e.Message, Failed); }
+        catch (TensorFormatException e) { return Report(e.Message, Failed); }
         catch (TrainingDivergedException e) { return Report(e.Message, Failed); }
         catch (SaeCluster.Models.ModelFormatException e) { return Report(e.Message, Failed); }
         catch (SaeCluster.Models.TokenizerFormatException e) { return Report(e.Message, Failed); }

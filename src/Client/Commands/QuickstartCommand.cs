@@ -49,7 +49,7 @@ public static class QuickstartCommand
         bool all = true;
         foreach (var r in results)
         {
-            var w = SaeWeights.Read(Path.Combine(r.Folder, "sae.safetensors"), r.Config.Architecture, r.Config.K);
+            var w = SaeFiles.Read(r.Folder, SaeFormat.SaeLens).Weights;
             double mmcs = truth.Mmcs(w.WDec, w.DSae);
             double target = BenchSyntheticCommand.MmcsTarget(r.Config.Architecture);
             all &= mmcs >= target;

@@ -27,6 +27,7 @@ public static class TrainCommand
     static readonly Option<int?> LogEvery = new("--log-every") { Description = "steps between progress reports (default 50)" };
     static readonly Option<long?> DeadTokens = new("--dead-tokens") { Description = "a latent is dead after this many tokens without firing (default 10M)" };
     static readonly Option<long?> EvalTokens = new("--eval-tokens") { Description = "tokens for the final evaluation (default 262144)" };
+    static readonly Option<string?> Formats = new("--formats") { Description = "also write each SAE as: " + SaeFormatNames.Choices + " (comma-separated; SAELens is always written; each where the architecture has a form)" };
     static readonly Option<bool> Resume = new("--resume") { Description = "continue from the checkpoint in --out" };
     static readonly Option<bool> Overwrite = new("--overwrite") { Description = "replace whatever --out holds" };
     static readonly Option<bool> Json = new("--json") { Description = "print the results as JSON on stdout" };
@@ -35,7 +36,7 @@ public static class TrainCommand
     public static Command Create()
     {
         var cmd = new Command("train", "Train SAEs on activation shards (all SAEs of a run share one pass over the data)");
-        foreach (var o in new Option[] { Config, Data, Out, Arch, Width, K, L1, L0, Tokens, Batch, Lr, Seed, Precision, CheckpointEvery, LogEvery, DeadTokens, EvalTokens, Resume, Overwrite, Json, Quiet })
+        foreach (var o in new Option[] { Config, Data, Out, Arch, Width, K, L1, L0, Tokens, Batch, Lr, Seed, Precision, CheckpointEvery, LogEvery, DeadTokens, EvalTokens, Formats, Resume, Overwrite, Json, Quiet })
             cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliErrors.Run(() => Execute(pr, ct)));
         return cmd;
@@ -44,6 +45,11 @@ public static class TrainCommand
     static int Execute(ParseResult pr, CancellationToken ct)
     {
         var (config, dataDir, outDir, single) = Resolve(pr);
+        if (pr.GetValue(Formats) is string formats)
+        {
+            try { config = config.WithFormats(formats.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(f => SaeFormatNames.Parse(f, "--formats")).ToArray()); }
+            catch (ConfigException e) when (e.Field == "formats") { throw new ConfigException("--formats", e.Message[(e.Field.Length + 2)..]); }
+        }
         var results = Train(config, dataDir, outDir, single, pr.GetValue(Resume), pr.GetValue(Overwrite), pr.GetValue(Quiet), ct);
         if (pr.GetValue(Json)) Console.WriteLine(ResultsJson(results));
         else TrainingView.Results(results);

@@ -57,7 +57,7 @@ public sealed class ActivationProducerGrain(
         var tokenizer = Load(() => GemmaTokenizer.Load(tokenizerPath), tokenizerPath);
         var corpus = CorpusDocuments.FromPatterns(spec.CorpusPaths, spec.TextField);
         var packer = new ContextPacker(spec.Context, spec.Model.BosId, spec.Model.EosId, spec.Model.PadId);
-        var producer = new ActivationProducer(model, sites, RowsPerBatch, spec.ShardDtype, Path.GetFileName(spec.ModelDir));
+        var producer = new ActivationProducer(model, sites, RowsPerBatch, spec.ShardDtype, Path.GetFileName(spec.ModelDir), string.Join(", ", spec.CorpusPaths));
         using var contexts = packer.Pack(corpus.Read(ct).Select(d => d.Tokens ?? tokenizer.Encode(d.Text!, addSpecialTokens: false)))
             .Skip(first * spec.ContextsPerShard).GetEnumerator();
         await CommitAsync(s => s.Phase = "producing");

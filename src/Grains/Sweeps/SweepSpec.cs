@@ -26,7 +26,7 @@ public sealed partial record SweepSpec
     static readonly string[] CorpusKeys = ["paths", "text_field"];
     static readonly string[] SiteKeys = ["layers", "kinds"];
     static readonly string[] TrainingKeys = ["batch", "seed", "precision", "checkpoint_every", "log_every", "normalize", "dead_tokens", "shuffle_shards"];
-    static readonly string[] StorageKeys = ["shard_dtype", "contexts_per_shard", "shards_per_producer", "keep_shards", "model_precision"];
+    static readonly string[] StorageKeys = ["shard_dtype", "contexts_per_shard", "shards_per_producer", "keep_shards", "model_precision", "formats"];
 
     /// <summary>Sweep name: [a-z0-9][a-z0-9-]{0,39} (used in actor keys and folder names).</summary>
     public string Name { get; }
@@ -155,6 +155,8 @@ public sealed partial record SweepSpec
         long seed = tr?.Long("seed") ?? 0;
         if (seed < 0) throw new ConfigException(tr!.Where("seed"), $"must be ≥ 0 (got {seed})");
         var precision = PrecisionNames.ParseEncoder(tr?.String("precision"), Where(tr, "training.", "precision"));
+        var st = top.Block("storage", StorageKeys);
+        var formats = st?.StringList("formats")?.Select(f => SaeFormatNames.Parse(f, st.Where("formats"))).ToArray();
         TrainingConfig training;
         try
         {
@@ -166,7 +168,8 @@ public sealed partial record SweepSpec
                 normalize: tr?.Bool("normalize") ?? true,
                 deadTokens: tr?.Long("dead_tokens") ?? 10_000_000,
                 precision: precision,
-                evalTokens: evalTokens);
+                evalTokens: evalTokens,
+                formats: formats);
         }
         catch (ConfigException e)
         {
@@ -175,6 +178,7 @@ public sealed partial record SweepSpec
             {
                 "tokens" or "eval_tokens" or "saes" => top.Where(e.Field),
                 "batch" or "log_every" or "checkpoint_every" or "dead_tokens" => Where(tr, "training.", e.Field),
+                "formats" => Where(st, "storage.", e.Field),
                 _ => e.Field,
             };
             throw new ConfigException(field, e.Message[(e.Field.Length + 2)..]);
@@ -183,7 +187,6 @@ public sealed partial record SweepSpec
         if (shuffleShards < 1) throw new ConfigException(tr!.Where("shuffle_shards"), $"must be ≥ 1 (got {shuffleShards})");
 
         // storage
-        var st = top.Block("storage", StorageKeys);
         var shardDtype = st?.Has("shard_dtype") == true ? PrecisionNames.ParseStorageDtype(st.String("shard_dtype"), st.Where("shard_dtype")) : SafetensorsDtype.BF16;
         int contextsPerShard = st?.Int("contexts_per_shard") ?? 64;
         if (contextsPerShard < 1) throw new ConfigException(st!.Where("contexts_per_shard"), $"must be ≥ 1 (got {contextsPerShard})");
@@ -340,6 +343,7 @@ public sealed partial record SweepSpec
         b.Append("  shards_per_producer: ").Append(ShardsPerProducer.ToString(inv)).Append('\n');
         b.Append("  keep_shards: ").Append(KeepShards ? "true" : "false").Append('\n');
         b.Append("  model_precision: ").Append(ModelPrecision.ToName()).Append('\n');
+        b.Append("  formats: [").Append(string.Join(", ", Training.Formats.Select(f => f.ToName()))).Append("]\n");
         return b.ToString();
     }
 }

@@ -134,7 +134,7 @@ public sealed class SaeTrainerGrain(
         for (int i = 0; i < trainer.Learners.Count; i++)
         {
             var l = trainer.Learners[i];
-            SaeOutputWriter.Write(Path.Combine(outDir, l.Config.Name), l, trainer, evals[i], tokensPerSecond, curves.PathFor(l.Config.Name));
+            SaeOutputWriter.Write(Path.Combine(outDir, l.Config.Name), l, trainer, evals[i], tokensPerSecond, curves.PathFor(l.Config.Name), config.Formats);
             results.Add(new SaeStatus(l.Config.Name, Math.Round(evals[i].L0, 3), Math.Round(evals[i].Fvu, 5), Math.Round(evals[i].DeadFraction, 4), null,
                 SweepKeys.SaePrefix(Sweep, Site, l.Config.Name), evals[i].Mse));
         }

@@ -8,14 +8,14 @@ namespace SaeCluster.Models;
 /// Runs a Gemma model over packed contexts and captures every selected site from ONE forward pass per
 /// batch (<see cref="Capture"/>); each chunk becomes one shard per site (<see cref="ShardWriter"/>) with
 /// <c>acts</c> [n, width] (bf16 by default), <c>tokens</c> [n] and <c>positions</c> [n] int32, and
-/// metadata (model, site, layer, chunk, dtype, norm_scale). BOS, EOS and padding positions are left out.
+/// metadata (model, corpus, site, layer, hook_name, chunk, dtype, context_size, norm_scale). BOS, EOS and padding positions are left out.
 /// <see cref="Run"/> writes them to <c>{out}/{layer}.{site}/shard-{chunk}.safetensors</c>: chunks are
 /// deterministic slices of the context stream, each committed atomically once; a rerun skips chunks whose
 /// shards all exist, so an interrupted run resumes by chunk. The cluster's producer actors store the same
 /// shards in blob storage.
 /// </summary>
 public sealed class ActivationProducer(GemmaModel model, SiteSelection sites, int rowsPerBatch = 4,
-    SafetensorsDtype dtype = SafetensorsDtype.BF16, string modelName = "")
+    SafetensorsDtype dtype = SafetensorsDtype.BF16, string modelName = "", string corpus = "")
 {
     /// <summary>Progress: contexts done, tokens written per site, tokens/s.</summary>
     public readonly record struct Progress(long Contexts, long Tokens, double TokensPerSecond, int ChunksSkipped);
@@ -121,6 +121,7 @@ public sealed class ActivationProducer(GemmaModel model, SiteSelection sites, in
         w.Add("tokens", captured.Tokens, [n]);
         w.Add("positions", captured.Positions, [n]);
         w.Metadata["model"] = modelName;
+        if (corpus.Length > 0) w.Metadata["corpus"] = corpus; // the text the activations come from: an SAE's dataset
         w.Metadata["site"] = site.Name();
         w.Metadata["layer"] = layer.ToString();
         w.Metadata["hook_name"] = site switch

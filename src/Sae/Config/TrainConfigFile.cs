@@ -9,7 +9,7 @@ namespace SaeCluster.Sae;
 public sealed record TrainConfigFile(TrainingConfig Training, string DataDir, string OutDir)
 {
     static readonly string[] TopKeys = ["data", "out", "tokens", "batch", "seed", "precision", "checkpoint_every", "log_every",
-        "normalize", "dead_tokens", "eval_tokens", "shuffle_block", "saes"];
+        "normalize", "dead_tokens", "eval_tokens", "shuffle_block", "formats", "saes"];
 
     public static TrainConfigFile Load(string path)
     {
@@ -37,7 +37,8 @@ public sealed record TrainConfigFile(TrainingConfig Training, string DataDir, st
             normalize: top.Bool("normalize") ?? true,
             deadTokens: top.Long("dead_tokens") ?? 10_000_000,
             precision: precision,
-            evalTokens: top.Long("eval_tokens") ?? 262_144);
+            evalTokens: top.Long("eval_tokens") ?? 262_144,
+            formats: top.StringList("formats")?.Select(f => SaeFormatNames.Parse(f, top.Where("formats"))).ToArray());
         return new TrainConfigFile(training, data, outDir);
     }
 }

@@ -25,6 +25,8 @@ public sealed record TrainingConfig
     public EncoderPrecision Precision { get; }
     /// <summary>Tokens the final evaluation runs over.</summary>
     public long EvalTokens { get; }
+    /// <summary>The file formats every SAE is written in: SAELens always, the others where the SAE's architecture has a form in them.</summary>
+    public IReadOnlyList<SaeFormat> Formats { get; }
 
     public long TotalSteps => Tokens / BatchSize;
 
@@ -36,7 +38,8 @@ public sealed record TrainingConfig
 
     public TrainingConfig(IReadOnlyList<SaeConfig> saes, long tokens, int batchSize = 4096, ulong seed = 0,
         int shuffleBlock = 1 << 18, int logEvery = 50, int checkpointEvery = 500, bool normalize = true,
-        long deadTokens = 10_000_000, EncoderPrecision precision = EncoderPrecision.Auto, long evalTokens = 262_144)
+        long deadTokens = 10_000_000, EncoderPrecision precision = EncoderPrecision.Auto, long evalTokens = 262_144,
+        IReadOnlyList<SaeFormat>? formats = null)
     {
         if (saes.Count == 0) throw new ConfigException("saes", "at least one SAE is needed");
         var dup = saes.GroupBy(s => s.Name).FirstOrDefault(g => g.Count() > 1);
@@ -59,5 +62,13 @@ public sealed record TrainingConfig
         Precision = precision;
         if (evalTokens < 0) throw new ConfigException("eval_tokens", $"must be ≥ 0 (got {evalTokens})");
         EvalTokens = evalTokens;
+        Formats = [SaeFormat.SaeLens, .. (formats ?? []).Where(f => f != SaeFormat.SaeLens).Distinct()];
+        foreach (var f in Formats)
+            if (!Saes.Any(s => SaeFiles.CannotWrite(s.Architecture, f) == null))
+                throw new ConfigException("formats", $"{f.ToName()} fits none of the SAEs: {SaeFiles.CannotWrite(Saes[0].Architecture, f)}");
     }
+
+    /// <summary>The same run, written in <paramref name="formats"/> (checked against its SAEs).</summary>
+    public TrainingConfig WithFormats(IReadOnlyList<SaeFormat> formats) =>
+        new(Saes, Tokens, BatchSize, Seed, ShuffleBlock, LogEvery, CheckpointEvery, Normalize, DeadTokens, Precision, EvalTokens, formats);
 }

@@ -1,65 +1,58 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using SaeCluster.Compute;
 
 namespace SaeCluster.Sae;
 
 /// <summary>
-/// Writes one trained SAE as a folder: <c>sae.safetensors</c>, a SAELens-style <c>cfg.json</c>,
-/// <c>metrics.json</c>, <c>sparsity.safetensors</c> (log10 firing density per latent) and
-/// <c>train_log.jsonl</c> (the training curve). The folder is
-/// assembled under a temporary name and renamed into place, so it is either complete or absent.
+/// Writes one trained SAE as a folder that SAELens loads: <c>cfg.json</c> (v6), <c>sae_weights.safetensors</c>,
+/// <c>sparsity.safetensors</c> (log10 firing density per latent), beside our <c>metrics.json</c> and
+/// <c>train_log.jsonl</c> (the training curve); each further format asked for goes in a subfolder named after it
+/// (<c>gemmascope/params.npz</c>, <c>dictlearn/ae.pt</c>, <c>sparsify/&lt;hookpoint&gt;/</c>, <c>functiongemma/sae_layer_NN.pt</c>).
+/// The folder is assembled under a temporary name and renamed into place, so it is either complete or absent.
 /// </summary>
 public static class SaeOutputWriter
 {
     static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static void Write(string folder, SaeLearner learner, MultiSaeTrainer trainer, SaeEvaluation eval, double tokensPerSecond, string? trainLog = null)
+    public static void Write(string folder, SaeLearner learner, MultiSaeTrainer trainer, SaeEvaluation eval, double tokensPerSecond,
+        string? trainLog = null, IReadOnlyList<SaeFormat>? formats = null)
     {
         var c = learner.Config;
-        var weights = SaeWeights.From(learner, trainer.NormScale);
+        var meta = trainer.Source.Metadata;
+        var weights = SaeWeights.From(learner, trainer.NormScale) with
+        {
+            Provenance = new SaeProvenance(
+                ModelName: meta.GetValueOrDefault("model"),
+                HookName: meta.GetValueOrDefault("hook_name"),
+                ContextSize: int.TryParse(meta.GetValueOrDefault("context_size"), out int ctx) ? ctx : null,
+                DatasetPath: meta.GetValueOrDefault("corpus") ?? meta.GetValueOrDefault("dataset_path")),
+            LogSparsity = eval.FiringCounts.Select(n => (float)Math.Log10(n / (double)Math.Max(1, eval.Tokens) + 1e-10)).ToArray(),
+        };
         string parent = Path.GetDirectoryName(Path.GetFullPath(folder))!;
         Directory.CreateDirectory(parent);
         string tmp = Path.Combine(parent, $".{Path.GetFileName(folder)}.tmp-{Guid.NewGuid():N}");
         Directory.CreateDirectory(tmp);
         try
         {
-            weights.WriteSafetensors(Path.Combine(tmp, "sae.safetensors"), new Dictionary<string, string> { ["format"] = "pt" });
-            var meta = trainer.Source.Metadata;
-            var cfg = new JsonObject
+            var ours = new JsonObject
             {
-                ["architecture"] = weights.SavedArchitecture,
-                ["d_in"] = weights.DIn,
-                ["d_sae"] = weights.DSae,
-                ["dtype"] = "float32",
-                ["device"] = "cpu",
-                ["apply_b_dec_to_input"] = false,
-                ["normalize_activations"] = "none",
-                ["metadata"] = new JsonObject
-                {
-                    ["model_name"] = meta.GetValueOrDefault("model"),
-                    ["hook_name"] = meta.GetValueOrDefault("hook_name") ?? meta.GetValueOrDefault("site"),
-                    ["context_size"] = int.TryParse(meta.GetValueOrDefault("context_size"), out int ctx) ? ctx : null,
-                    ["prepend_bos"] = true,
-                    ["dataset_path"] = meta.GetValueOrDefault("dataset_path"),
-                },
-                ["saecluster"] = new JsonObject
-                {
-                    ["name"] = c.Name,
-                    ["architecture"] = c.Architecture.ToName(),
-                    ["k"] = c.K > 0 ? c.K : null,
-                    ["l1_coefficient"] = c.L1Coefficient > 0 ? c.L1Coefficient : null,
-                    ["l0_coefficient"] = c.L0Coefficient > 0 ? c.L0Coefficient : null,
-                    ["lr"] = learner.LearningRate,
-                    ["lr_from"] = c.LearningRate is null ? "default" : "config", // the rule: saectl train --help, SaeConfig.LearningRateFor
-                    ["batch_size"] = trainer.Config.BatchSize,
-                    ["tokens"] = trainer.TokensTrained,
-                    ["seed"] = trainer.Config.Seed,
-                    ["norm_scale_folded"] = trainer.NormScale,
-                },
+                ["name"] = c.Name,
+                ["architecture"] = c.Architecture.ToName(),
+                ["k"] = c.K > 0 ? c.K : null,
+                ["l1_coefficient"] = c.L1Coefficient > 0 ? c.L1Coefficient : null,
+                ["l0_coefficient"] = c.L0Coefficient > 0 ? c.L0Coefficient : null,
+                ["lr"] = learner.LearningRate,
+                ["lr_from"] = c.LearningRate is null ? "default" : "config", // the rule: saectl train --help, SaeConfig.LearningRateFor
+                ["batch_size"] = trainer.Config.BatchSize,
+                ["tokens"] = trainer.TokensTrained,
+                ["seed"] = trainer.Config.Seed,
+                ["norm_scale_folded"] = trainer.NormScale,
+                ["site"] = meta.GetValueOrDefault("site"),
+                ["layer"] = int.TryParse(meta.GetValueOrDefault("layer"), out int layer) ? layer : null,
+                ["activations"] = meta.GetValueOrDefault("dataset_path"),
             };
-            if (c.Architecture == SaeArchitecture.TopK) cfg["k"] = c.K;
-            File.WriteAllText(Path.Combine(tmp, "cfg.json"), cfg.ToJsonString(Indented));
+            if (c.Architecture == SaeArchitecture.BatchTopK) ours["batch_threshold"] = weights.SharedThreshold;
+            SaeLensFormat.Write(weights, tmp, new JsonObject { ["saecluster"] = ours });
             var metrics = new JsonObject
             {
                 ["l0"] = eval.L0,
@@ -74,11 +67,14 @@ public static class SaeOutputWriter
                 ["train_seconds"] = trainer.TrainSeconds,
             };
             File.WriteAllText(Path.Combine(tmp, "metrics.json"), metrics.ToJsonString(Indented));
-            var density = eval.FiringCounts.Select(n => (float)Math.Log10(Math.Max(n, 1e-10) / eval.Tokens)).ToArray();
-            var sp = new SafetensorsWriter();
-            sp.AddBorrowed("sparsity", density, [density.Length]);
-            sp.Write(Path.Combine(tmp, "sparsity.safetensors"));
             if (trainLog != null && File.Exists(trainLog)) File.Copy(trainLog, Path.Combine(tmp, "train_log.jsonl"));
+            // each further format the architecture has a form in (a sweep's formats were checked against its SAEs when it was read)
+            foreach (var f in (formats ?? []).Where(f => f != SaeFormat.SaeLens && SaeFiles.CannotWrite(weights, f) == null).Distinct())
+            {
+                string sub = Path.Combine(tmp, f.ToName());
+                Directory.CreateDirectory(sub);
+                SaeFiles.WriteInto(weights, f, sub, f == SaeFormat.FunctionGemma ? TrainingHistory.FromLog(trainLog) : null);
+            }
             if (Directory.Exists(folder)) Directory.Delete(folder, true);
             Directory.Move(tmp, folder);
         }

@@ -78,11 +78,11 @@ public sealed class LocalTrainingRun
         {
             var l = trainer.Learners[i];
             string folder = SaeFolder(l.Config);
-            if (!SingleSaeFolder) SaeOutputWriter.Write(folder, l, trainer, evals[i], tokensPerSecond, curves.PathFor(l.Config.Name));
+            if (!SingleSaeFolder) SaeOutputWriter.Write(folder, l, trainer, evals[i], tokensPerSecond, curves.PathFor(l.Config.Name), trainer.Config.Formats);
             results.Add(new SaeResult(l.Config, folder, evals[i], tokensPerSecond, l.LearningRate));
         }
         if (SingleSaeFolder)
-            SaeOutputWriter.Write(OutDir, trainer.Learners[0], trainer, evals[0], tokensPerSecond, curves.PathFor(trainer.Learners[0].Config.Name)); // replaces the folder, checkpoint and logs included
+            SaeOutputWriter.Write(OutDir, trainer.Learners[0], trainer, evals[0], tokensPerSecond, curves.PathFor(trainer.Learners[0].Config.Name), trainer.Config.Formats); // replaces the folder, checkpoint and logs included
         else
         {
             Directory.Delete(CheckpointDir, true);
