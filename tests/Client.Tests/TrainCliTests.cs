@@ -169,9 +169,24 @@ public class ActivationsCliTests
         var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["sae"], "cfg.json")))!;
         Assert.Equal(192, (int)cfg["d_in"]!); // att: Hq·D = 192
         Assert.Equal("blocks.2.attn.hook_z", (string)cfg["metadata"]!["hook_name"]!);
+        Assert.Equal("hook_z", (string)cfg["reshape_activations"]!); // SAELens flattens [.., heads, d_head] inputs
+        Assert.Equal("jumprelu", (string)cfg["architecture"]!); // BatchTopK saved for inference with its shared threshold
+        Assert.Equal("tiny-gemma2-code", (string)cfg["metadata"]!["model_name"]!);
         Assert.Equal(128, (int)cfg["metadata"]!["context_size"]!);
         var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["sae"], "metrics.json")))!;
         Assert.InRange((double)metrics["fvu"]!, 0.0, 0.9);
+        // a hook_z SAE encodes the heads as [N, heads, d_head] as well as flattened
+        string shard = Directory.GetFiles(tmp["acts/2.att"]).Order().First();
+        using (var f = SafetensorsFile.Open(shard))
+        {
+            var x = f.ReadAllAsFloat("acts");
+            long rows = f.Get("acts").Shape[0];
+            Npy.Write(tmp["flat.npy"], StoredTensor.FromFloat32(x, [rows, 192]));
+            Npy.Write(tmp["heads.npy"], StoredTensor.FromFloat32(x, [rows, 4, 48]));
+        }
+        foreach (var name in new[] { "flat", "heads" })
+            Assert.Equal(0, Saectl.Run("sae", "encode", "--sae", tmp["sae"], "--input", tmp[name + ".npy"], "--out", tmp[name + ".npz"]).ExitCode);
+        Assert.Equal(Npz.Read(tmp["flat.npz"])["codes"].Data, Npz.Read(tmp["heads.npz"])["codes"].Data);
 
         // unknown site and missing model folder: one clear error each
         var bad = Saectl.Run("activations", "--model", TinyGemma2, "--data", Path.Combine(pyDir, "json", "*.py"), "--sites", "res:9", "--tokens", "10", "--out", tmp["x"]);

@@ -6,7 +6,7 @@ namespace SaeCluster.Compute.Tests;
 
 /// <summary>
 /// TorchFile, Npy and Npz against the real thing: Debian's PyTorch and numpy under /usr/bin/python3 write files that C# reads,
-/// and load files that C# wrote. Missing packages fail these tests (see <see cref="SystemPython"/>).
+/// and load files that C# wrote. Missing packages fail these tests (see <see cref="SaeCluster.Testing.DebianTorch"/>).
 /// </summary>
 public sealed class PythonInteropTests : IDisposable
 {
@@ -75,7 +75,7 @@ public sealed class PythonInteropTests : IDisposable
     [Fact]
     public void FilesWrittenByTorchSave_AreReadBitExactly()
     {
-        Assert.Equal("OK", SystemPython.Run(TorchWrites, _dir.Path, "torch").Trim());
+        Assert.Equal("OK", DebianTorch.RunCode(TorchWrites, _dir.Path).Trim());
         using JsonDocument expected = JsonDocument.Parse(File.ReadAllText(_dir["expected.json"]));
         var files = new Dictionary<string, object?>();
         int compared = 0;
@@ -191,7 +191,7 @@ public sealed class PythonInteropTests : IDisposable
             ["none"] = null,
         };
         TorchFile.Write(_dir["cs.pt"], root);
-        Assert.Equal("OK", SystemPython.Run(TorchLoads, _dir.Path, "torch").Trim());
+        Assert.Equal("OK", DebianTorch.RunCode(TorchLoads, _dir.Path).Trim());
     }
 
     private const string NumpyWrites = """
@@ -234,7 +234,7 @@ public sealed class PythonInteropTests : IDisposable
     [Fact]
     public void Numpy_NpyAndNpz_BothWays()
     {
-        Assert.Equal("OK", SystemPython.Run(NumpyWrites, _dir.Path, "numpy").Trim());
+        Assert.Equal("OK", DebianTorch.RunCode(NumpyWrites, _dir.Path).Trim());
         float[] a = [.. Enumerable.Range(0, 12).Select(i => i * 0.5f)];
         StoredTensor c = Npy.Read(_dir["c.npy"]);
         Assert.Equal([3L, 4L], c.Shape);
@@ -272,7 +272,7 @@ public sealed class PythonInteropTests : IDisposable
             [new("W_enc", cs), new("k", StoredTensor.Scalar(7)), new("i64", Raw<long>(SafetensorsDtype.I64, [2], -5, 1L << 40))];
         Npz.Write(_dir["cs_plain.npz"], members);
         Npz.Write(_dir["cs_compressed.npz"], members, compressed: true);
-        Assert.Equal("OK", SystemPython.Run(NumpyLoads, _dir.Path, "numpy").Trim());
+        Assert.Equal("OK", DebianTorch.RunCode(NumpyLoads, _dir.Path).Trim());
     }
 
     private static SafetensorsDtype TorchDtype(string name) => name switch

@@ -6,8 +6,12 @@ namespace SaeCluster.Compute;
 /// </summary>
 internal static class AtomicFile
 {
-    /// <summary>Runs <paramref name="write"/> on the temp file's stream, then renames it onto <paramref name="fullPath"/>.</summary>
-    public static void Write(string fullPath, Action<FileStream> write)
+    /// <summary>
+    /// Runs <paramref name="write"/> on the temp file's stream, then renames it onto <paramref name="fullPath"/>. With
+    /// <paramref name="overwrite"/> false the rename fails (<see cref="IOException"/>) when the target exists, so
+    /// concurrent writers cannot replace each other's file.
+    /// </summary>
+    public static void Write(string fullPath, Action<FileStream> write, bool overwrite = true, long preallocate = 0)
     {
         string tempPath = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.tmp-{Guid.NewGuid():N}");
         try
@@ -17,12 +21,13 @@ internal static class AtomicFile
                 Mode = FileMode.CreateNew,
                 Access = FileAccess.ReadWrite, // ZipArchive in Create mode seeks back to fill in local headers
                 BufferSize = 1 << 20,
+                PreallocationSize = preallocate,
             }))
             {
                 write(stream);
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(tempPath, fullPath, overwrite: true);
+            File.Move(tempPath, fullPath, overwrite);
         }
         catch
         {

@@ -146,7 +146,7 @@ public static class SaeFiles
             var (written, note) = WriteInto(w, format, tmp);
             if (Directory.Exists(outDir)) Directory.Delete(outDir, true);
             Directory.Move(tmp, outDir);
-            return (Path.Combine(outDir, Path.GetRelativePath(tmp, written)), note);
+            return (Path.GetFullPath(Path.Combine(outDir, Path.GetRelativePath(tmp, written))), note);
         }
         catch
         {

@@ -26,6 +26,7 @@ public static class SaeOutputWriter
                 HookName: meta.GetValueOrDefault("hook_name"),
                 ContextSize: int.TryParse(meta.GetValueOrDefault("context_size"), out int ctx) ? ctx : null,
                 DatasetPath: meta.GetValueOrDefault("corpus") ?? meta.GetValueOrDefault("dataset_path")),
+            HookZ = meta.GetValueOrDefault("site") == "att", // the heads before o_proj: SAELens reshapes [.., heads, d_head] inputs
             LogSparsity = eval.FiringCounts.Select(n => (float)Math.Log10(n / (double)Math.Max(1, eval.Tokens) + 1e-10)).ToArray(),
         };
         string parent = Path.GetDirectoryName(Path.GetFullPath(folder))!;

@@ -58,16 +58,6 @@ internal sealed class TorchUnpickler : Unpickler
         if (entry.Length < needed)
             throw new TorchFormatException(_path,
                 $"storage '{key}' is too small: entry '{entryName}' has {entry.Length} bytes but {dtype} × {numel} needs {needed}");
-        var bytes = new byte[needed];
-        try
-        {
-            using Stream stream = entry.Open();
-            stream.ReadExactly(bytes);
-        }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
-        {
-            throw new TorchFormatException(_path, $"storage entry '{entryName}' cannot be read: {e.Message}", e);
-        }
-        return bytes;
+        return TorchFile.ReadEntry(_path, entry, needed);
     }
 }

@@ -104,11 +104,13 @@ public static class TorchFile
         };
     }
 
-    private static byte[] ReadEntry(string path, ZipArchiveEntry entry)
+    /// <summary>The first <paramref name="length"/> bytes of <paramref name="entry"/> (all of it by default), failing with the file and entry named.</summary>
+    internal static byte[] ReadEntry(string path, ZipArchiveEntry entry, long length = -1)
     {
-        if (entry.Length > Array.MaxLength)
-            throw new TorchFormatException(path, $"entry '{entry.FullName}' is {entry.Length} bytes, too large to load");
-        var bytes = new byte[entry.Length];
+        if (length < 0) length = entry.Length;
+        if (length > Array.MaxLength)
+            throw new TorchFormatException(path, $"entry '{entry.FullName}' is {length} bytes, too large to load");
+        var bytes = new byte[length];
         try
         {
             using Stream stream = entry.Open();

@@ -68,43 +68,14 @@ public sealed class SafetensorsWriter
 
         var ordered = _tensors.OrderByDescending(t => t.Dtype.ElementSize()).ThenBy(t => t.Name, StringComparer.Ordinal).ToList();
         byte[] header = BuildHeader(ordered);
-        string tempPath = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.tmp-{Guid.NewGuid():N}");
-        try
+        AtomicFile.Write(fullPath, stream =>
         {
-            using (var stream = new FileStream(tempPath, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew,
-                Access = FileAccess.Write,
-                BufferSize = 1 << 20,
-                PreallocationSize = 8 + header.Length + ordered.Sum(t => t.ByteLength),
-            }))
-            {
-                Span<byte> prefix = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
-                stream.Write(prefix);
-                stream.Write(header);
-                foreach (var tensor in ordered) tensor.WriteData(stream);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(tempPath, fullPath, overwrite);
-        }
-        catch
-        {
-            DeleteQuietly(tempPath);
-            throw;
-        }
-    }
-
-    /// <summary>Best-effort cleanup that never hides the exception being propagated.</summary>
-    private static void DeleteQuietly(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
+            Span<byte> prefix = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
+            stream.Write(prefix);
+            stream.Write(header);
+            foreach (var tensor in ordered) tensor.WriteData(stream);
+        }, overwrite, preallocate: 8 + header.Length + ordered.Sum(t => t.ByteLength));
     }
 
     private void AddEntry(string name, SafetensorsDtype dtype, long[] shape, long elementCount, Action<Stream> writeData)
