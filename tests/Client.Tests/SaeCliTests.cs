@@ -132,6 +132,11 @@ public sealed class SaeCliTests : IClassFixture<SaeCliTests.Trained>
         Assert.Contains("no Gemma Scope form", noForm.Stderr);
         Assert.False(Directory.Exists(tmp["gs"]));
 
+        Assert.Equal("dictlearn", (string?)JsonNode.Parse(Saectl.Run("sae", "info", Path.Combine(root, "dictlearn", "config.json"), "--format", "dictlearn", "--json").Stdout)!["format"]);
+        var wrongFormat = Saectl.Run("sae", "info", root, "--format", "gemmascope");
+        Assert.Equal(1, wrongFormat.ExitCode);
+        Assert.Contains("params.npz: not found (a Gemma Scope SAE needs it)", wrongFormat.Stderr);
+
         var badTo = Saectl.Run("sae", "convert", root, "--to", "onnx", "--out", tmp["x"]);
         Assert.Equal(2, badTo.ExitCode);
         Assert.Contains("unknown SAE format 'onnx'", badTo.Stderr);

@@ -37,6 +37,7 @@ public static class DebianTorch
             Assert.Fail($"{Python} is missing: install Debian's python3-torch (bash scripts/install-deps.sh --peer; the test command does this)");
         var psi = new ProcessStartInfo(Python) { RedirectStandardOutput = true, RedirectStandardError = true };
         if (workingDirectory != null) psi.WorkingDirectory = workingDirectory;
+        psi.Environment["OMP_NUM_THREADS"] = "1"; // the suite runs test projects side by side on few cores: one torch thread each
         foreach (var a in argv) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
