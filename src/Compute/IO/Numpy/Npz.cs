@@ -17,17 +17,7 @@ public static class Npz
     public static OrderedDictionary<string, StoredTensor> Read(string path)
     {
         string fullPath = Path.GetFullPath(path);
-        using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
-        ZipArchive zip;
-        try
-        {
-            zip = new ZipArchive(stream, ZipArchiveMode.Read);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new NpyFormatException(fullPath, null, $"not a ZIP archive, or a truncated one ({e.Message}); .npz files are ZIP archives of .npy members", e);
-        }
-        using (zip)
+        using (var zip = ZipFiles.OpenRead(fullPath, (problem, e) => new NpyFormatException(fullPath, null, problem + "; .npz files are ZIP archives of .npy members", e)))
         {
             var arrays = new OrderedDictionary<string, StoredTensor>(StringComparer.Ordinal);
             foreach (ZipArchiveEntry entry in zip.Entries)

@@ -34,18 +34,7 @@ public static class TorchFile
     public static object? Read(string path)
     {
         string fullPath = Path.GetFullPath(path);
-        using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
-        ZipArchive zip;
-        try
-        {
-            zip = new ZipArchive(stream, ZipArchiveMode.Read);
-        }
-        catch (InvalidDataException e)
-        {
-            throw new TorchFormatException(fullPath,
-                $"not a ZIP archive, or a truncated one ({e.Message}); torch.save has written ZIP archives since PyTorch 1.6", e);
-        }
-        using (zip)
+        using (var zip = ZipFiles.OpenRead(fullPath, (problem, e) => new TorchFormatException(fullPath, problem + "; torch.save has written ZIP archives since PyTorch 1.6", e)))
         {
             var (stem, pickleEntry) = FindPickle(fullPath, zip);
             byte[] pickle = ReadEntry(fullPath, pickleEntry);
