@@ -45,6 +45,30 @@ public static class SaeFiles
         throw new DataException(file, "not an SAE file this tool reads (.npz, .pt, sae_weights.safetensors, sae.safetensors, cfg.json or config.json)");
     }
 
+    /// <summary>
+    /// Every SAE at or below <paramref name="path"/>: the path itself when it is one, else each folder below it that is
+    /// one (a run's or a sweep's outputs), not looking inside an SAE's folder (where its other formats are).
+    /// </summary>
+    public static IReadOnlyList<string> FindAll(string path)
+    {
+        path = Path.GetFullPath(path);
+        try { Detect(path); return [path]; }
+        catch (DataException) when (Directory.Exists(path)) { }
+        var found = new List<string>();
+        void Walk(string dir)
+        {
+            foreach (var sub in Directory.GetDirectories(dir).Order(StringComparer.Ordinal))
+            {
+                string name = Path.GetFileName(sub);
+                if (name.StartsWith('.') || name is "checkpoint" or "logs" or "shards" or "grains") continue;
+                try { Detect(sub); found.Add(sub); }
+                catch (DataException) { Walk(sub); }
+            }
+        }
+        Walk(path);
+        return found.Count > 0 ? found : throw new DataException(path, "holds no SAE (nor any folder below it)");
+    }
+
     /// <summary>Reads the SAE at <paramref name="path"/>, in <paramref name="format"/> when given, else the detected one.</summary>
     public static LoadedSae Read(string path, SaeFormat? format = null)
     {
