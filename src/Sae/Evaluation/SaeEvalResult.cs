@@ -115,12 +115,12 @@ public sealed record SaeEvalResult(EvalSae Sae, JsonObject Eval, JsonObject Late
             var examples = a.Examples.Of(j);
             latents.Add(new JsonObject
             {
-                ["index"] = j, ["kind"] = kind, ["density"] = density[j], ["max_activation"] = examples.Length > 0 ? examples[0].Max : 0,
+                ["index"] = j, ["kind"] = kind, ["density"] = density[j], ["max_activation"] = examples.Length > 0 ? (double)examples[0].Max : 0.0,
                 ["examples"] = new JsonArray([.. examples.Select(e => (JsonNode?)new JsonObject
                 {
                     ["tokens"] = new JsonArray([.. e.Tokens.Select(t => (JsonNode?)tokenText(t))]),
                     ["activations"] = new JsonArray([.. e.Activations.Select(v => (JsonNode?)Math.Round(v, 4))]),
-                    ["max_at"] = e.MaxAt, ["max"] = e.Max,
+                    ["max_at"] = e.MaxAt, ["max"] = (double)e.Max,
                 })]),
             });
         }
