@@ -70,7 +70,8 @@ public static class SweepView
             if (last.TryGetValue(t.Site, out var was) && was == key) continue;
             last[t.Site] = key;
             Console.Error.WriteLine(string.Format(Inv, "  {0,-12} {1,-9} {2,-10} {3:N0}/{4:N0} tok{5}{6}", t.Site, t.State, t.Phase, t.Tokens, t.TotalTokens,
-                t.Saes.Count > 0 ? string.Format(Inv, "  L0 {0:F1} FVU {1:F3}", t.Saes.Average(x => x.L0), t.Saes.Average(x => x.Fvu)) : "",
+                (t.Saes.Count > 0 ? string.Format(Inv, "  L0 {0:F1} FVU {1:F3}", t.Saes.Average(x => x.L0), t.Saes.Average(x => x.Fvu)) : "") +
+                (t.Saes.Count > 0 && t.Saes.All(x => x.DeltaLoss != null) ? string.Format(Inv, " Δloss {0:F4} CE score {1:P1}", t.Saes.Average(x => x.DeltaLoss!.Value), t.Saes.Average(x => x.CeLossScore!.Value)) : ""),
                 t.Error != null ? "  error: " + t.Error : ""));
             any = true;
         }
@@ -88,7 +89,7 @@ public static class SweepView
     public static IRenderable Table(SweepStatus s)
     {
         var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(Summary(s)));
-        foreach (var c in new[] { "site", "state", "phase", "progress", "tokens", "tok/s", "L0", "FVU", "dead", "silo" })
+        foreach (var c in new[] { "site", "state", "phase", "progress", "tokens", "tok/s", "L0", "FVU", "dead", "Δ loss", "CE score", "silo" })
             table.AddColumn(new TableColumn(c).RightAligned());
         foreach (var t in s.Trainers)
         {
@@ -99,11 +100,16 @@ public static class SweepView
                 t.Saes.Count > 0 ? t.Saes.Average(x => x.L0).ToString("F1", Inv) : "",
                 t.Saes.Count > 0 ? t.Saes.Average(x => x.Fvu).ToString("F3", Inv) : "",
                 t.Saes.Count > 0 ? t.Saes.Average(x => x.DeadFraction).ToString("P0", Inv) : "",
+                Mean(t.Saes, x => x.DeltaLoss, "F4"), Mean(t.Saes, x => x.CeLossScore, "P1"),
                 Markup.Escape(t.Silo ?? ""));
         }
         if (s.Error != null) table.Caption($"[red]{Markup.Escape(s.Error)}[/]");
         return table;
     }
+
+    // the mean over a trainer's SAEs once every one has the number (the evaluation in the model), else blank
+    static string Mean(IReadOnlyList<SaeStatus> saes, Func<SaeStatus, double?> value, string format) =>
+        saes.Count > 0 && saes.All(x => value(x) != null) ? saes.Average(x => value(x)!.Value).ToString(format, Inv) : "";
 
     static string StateMarkup(string state) => state switch
     {
@@ -117,12 +123,14 @@ public static class SweepView
     public static void Results(SweepStatus s, Func<string, string>? where = null)
     {
         var table = new Table().Border(TableBorder.Rounded).Title($"[bold]sweep {Markup.Escape(s.Id)}: {StateMarkup(s.State)}[/]");
-        foreach (var c in new[] { "site", "SAE", "L0", "FVU", "expl. var", "dead", "output" })
+        foreach (var c in new[] { "site", "SAE", "L0", "FVU", "expl. var", "dead", "Δ LM loss", "CE score", "output" })
             table.AddColumn(new TableColumn(c).RightAligned());
         foreach (var t in s.Trainers)
             foreach (var sae in t.Saes.Where(x => x.Output != null))
                 table.AddRow(Markup.Escape(t.Site), Markup.Escape(sae.Name), sae.L0.ToString("F1", Inv), sae.Fvu.ToString("F4", Inv),
-                    (1 - sae.Fvu).ToString("P1", Inv), sae.DeadFraction.ToString("P1", Inv), Markup.Escape(where?.Invoke(sae.Output!) ?? sae.Output!));
+                    (1 - sae.Fvu).ToString("P1", Inv), sae.DeadFraction.ToString("P1", Inv),
+                    sae.DeltaLoss?.ToString("F4", Inv) ?? "", sae.CeLossScore?.ToString("P1", Inv) ?? "",
+                    Markup.Escape(where?.Invoke(sae.Output!) ?? sae.Output!));
         AnsiConsole.Write(table);
         if (s.Error != null) Console.Error.WriteLine($"error: {s.Error}");
     }

@@ -32,6 +32,9 @@ public interface ISweepGrain : IGrainWithStringKey
     [AlwaysInterleave, OneWay]
     Task ReportTrainerAsync(TrainerReport report);
 
+    [AlwaysInterleave, OneWay]
+    Task ReportEvaluatorAsync(EvaluatorReport report);
+
     /// <summary>Cancels the sweep and ends its unfinished work; false when there is no such sweep.</summary>
     Task<bool> CancelAsync(CancellationToken ct = default);
 

@@ -22,6 +22,7 @@ public sealed class SweepGrain(
     const string ReminderName = "tick";
     readonly Dictionary<int, ProducerReport> _producers = [];
     readonly Dictionary<string, TrainerReport> _trainers = [];
+    readonly Dictionary<string, EvaluatorReport> _evaluators = [];
     IGrainTimer? _timer;
     SweepTelemetry? _telemetry;
     string? _message;
@@ -33,15 +34,20 @@ public sealed class SweepGrain(
     IEnumerable<string> Sites => Spec.Sites.Select(s => Models.SiteSelection.FolderName(s.Layer, s.Site));
     IEnumerable<int> UnfinishedProducers => Enumerable.Range(0, ProducerCount).Where(i => !Final(i));
     IEnumerable<string> UnfinishedSites => Sites.Where(s => !Final(s));
+    bool Evaluates => Spec.ModelEvalTokens > 0;
+    // evaluations still to do: every site's, once its trainer is done
+    IEnumerable<string> UnfinishedEvaluations => Evaluates ? Sites.Where(s => !EvaluationFinal(s)) : [];
 
     IActivationProducerGrain Producer(int index) => GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, index));
     ISaeTrainerGrain Trainer(string site) => GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, site));
+    ISaeEvaluatorGrain Evaluator(string site) => GrainFactory.GetGrain<ISaeEvaluatorGrain>(SweepKeys.Trainer(Name, site));
 
     public override async Task OnActivateAsync(CancellationToken ct)
     {
         if (!stored.RecordExists) return;
         foreach (var (site, r) in stored.State.FinishedTrainers) _trainers[site] = r;
         foreach (var (index, r) in stored.State.FinishedProducers) _producers[index] = r;
+        foreach (var (site, r) in stored.State.FinishedEvaluators) _evaluators[site] = r;
         await GrainFactory.GetGrain<ISweepIndexGrain>(ISweepIndexGrain.Key).AddAsync(Name);
         if (!stored.State.Status.IsFinal())
         {
@@ -154,6 +160,14 @@ public sealed class SweepGrain(
         return Task.CompletedTask;
     }
 
+    public Task ReportEvaluatorAsync(EvaluatorReport report)
+    {
+        if (_evaluators.TryGetValue(report.Site, out var known) && known.Status.IsFinal() && !report.Status.IsFinal()) return Task.CompletedTask;
+        _evaluators[report.Site] = report;
+        if (report.Status.IsFinal()) TickSoon();
+        return Task.CompletedTask;
+    }
+
     async Task TickAsync()
     {
         if (!stored.RecordExists) return;
@@ -183,7 +197,7 @@ public sealed class SweepGrain(
     async Task DriveAsync()
     {
         var spec = Spec;
-        bool producing = UnfinishedProducers.Any();
+        bool producing = UnfinishedProducers.Any() || UnfinishedEvaluations.Any(s => TrainerDone(s)); // the evaluation runs where producers do
         bool training = UnfinishedSites.Any();
         var missing = new List<string>();
         if (producing && !roles.Available(SiloRoles.Producer)) missing.Add(SiloRoles.Producer);
@@ -199,10 +213,13 @@ public sealed class SweepGrain(
             pings.AddRange(UnfinishedProducers.Take(window).Select(i => PingAsync(i, p => p.StartAsync())));
         if (!missing.Contains(SiloRoles.Trainer))
             pings.AddRange(UnfinishedSites.Select(site => PingAsync(site, t => t.StartAsync())));
+        if (!missing.Contains(SiloRoles.Producer))
+            pings.AddRange(UnfinishedEvaluations.Where(TrainerDone).Select(site => PingEvaluatorAsync(site, e => e.StartAsync())));
         await Task.WhenAll(pings);
 
         if (_trainers.Values.FirstOrDefault(t => t.Status == WorkStatus.Failed) is { } ft) { await FailAsync($"trainer {Name}/{ft.Site}: {ft.Error ?? "failed"}"); return; }
         if (_producers.Values.FirstOrDefault(p => p.Status == WorkStatus.Failed) is { } fp) { await FailAsync($"producer {SweepKeys.Producer(Name, fp.Index)}: {fp.Error ?? "failed"}"); return; }
+        if (_evaluators.Values.FirstOrDefault(e => e.Status == WorkStatus.Failed) is { } fe) { await FailAsync($"evaluation in the model {Name}/{fe.Site}: {fe.Error ?? "failed"}"); return; }
 
         // the shard count is an estimate: once a producer found the corpus' end, the producers after it have nothing to do
         if (CorpusEnd() is int end)
@@ -211,7 +228,7 @@ public sealed class SweepGrain(
             await Task.WhenAll(skip.Select(i => PingAsync(i, p => p.EndAsync(WorkStatus.Cancelled))));
         }
 
-        if (Sites.All(s => _trainers.TryGetValue(s, out var t) && t.Status == WorkStatus.Done)) await FinishAsync();
+        if (Sites.All(TrainerDone) && !UnfinishedEvaluations.Any()) await FinishAsync();
     }
 
     // a call to a child whose answer is its report; a child that does not answer (a dead silo, placement waiting) is asked again next tick
@@ -219,6 +236,8 @@ public sealed class SweepGrain(
         PingAsync(call(Producer(producer)), ReportProducerAsync, $"producer {producer}");
 
     Task PingAsync(string site, Func<ISaeTrainerGrain, Task<TrainerReport>> call) => PingAsync(call(Trainer(site)), ReportTrainerAsync, $"trainer {site}");
+
+    Task PingEvaluatorAsync(string site, Func<ISaeEvaluatorGrain, Task<EvaluatorReport>> call) => PingAsync(call(Evaluator(site)), ReportEvaluatorAsync, $"evaluator {site}");
 
     async Task PingAsync<T>(Task<T> call, Func<T, Task> report, string what)
     {
@@ -231,6 +250,8 @@ public sealed class SweepGrain(
 
     bool Final(int producer) => _producers.TryGetValue(producer, out var p) && p.Status.IsFinal();
     bool Final(string site) => _trainers.TryGetValue(site, out var t) && t.Status.IsFinal();
+    bool TrainerDone(string site) => _trainers.TryGetValue(site, out var t) && t.Status == WorkStatus.Done;
+    bool EvaluationFinal(string site) => _evaluators.TryGetValue(site, out var e) && e.Status.IsFinal();
 
     int? CorpusEnd() => _producers.Values.Select(p => p.End).Where(e => e != null).Min();
 
@@ -240,7 +261,8 @@ public sealed class SweepGrain(
         var state = stored.State;
         var newTrainers = _trainers.Values.Where(t => t.Status.IsFinal() && !state.FinishedTrainers.ContainsKey(t.Site)).ToArray();
         var newProducers = _producers.Values.Where(p => p.Status.IsFinal() && !state.FinishedProducers.ContainsKey(p.Index)).ToArray();
-        if (newTrainers.Length == 0 && newProducers.Length == 0) return;
+        var newEvaluators = _evaluators.Values.Where(e => e.Status.IsFinal() && !state.FinishedEvaluators.ContainsKey(e.Site)).ToArray();
+        if (newTrainers.Length == 0 && newProducers.Length == 0 && newEvaluators.Length == 0) return;
         foreach (var p in newProducers.Where(_ => state.Status == WorkStatus.Running))
         {
             using var content = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(p.Shards));
@@ -248,6 +270,7 @@ public sealed class SweepGrain(
         }
         foreach (var t in newTrainers) state.FinishedTrainers[t.Site] = t;
         foreach (var p in newProducers) state.FinishedProducers[p.Index] = p with { Shards = [] };
+        foreach (var e in newEvaluators) state.FinishedEvaluators[e.Site] = e;
         await WriteAsync();
     }
 
@@ -293,8 +316,9 @@ public sealed class SweepGrain(
     async Task SettleAsync()
     {
         await Task.WhenAll(UnfinishedProducers.Select(i => PingAsync(i, p => p.EndAsync(WorkStatus.Cancelled)))
-            .Concat(UnfinishedSites.Select(site => PingAsync(site, t => t.EndAsync(WorkStatus.Cancelled)))));
-        if (stored.State.Status.IsFinal() && Enumerable.Range(0, ProducerCount).All(Final) && Sites.All(Final) && !_settled)
+            .Concat(UnfinishedSites.Select(site => PingAsync(site, t => t.EndAsync(WorkStatus.Cancelled))))
+            .Concat(UnfinishedEvaluations.Select(site => PingEvaluatorAsync(site, e => e.EndAsync(WorkStatus.Cancelled)))));
+        if (stored.State.Status.IsFinal() && Enumerable.Range(0, ProducerCount).All(Final) && Sites.All(Final) && !UnfinishedEvaluations.Any() && !_settled)
         {
             _settled = true;
             await UnregisterTickAsync();
@@ -321,7 +345,8 @@ public sealed class SweepGrain(
         if (!stored.RecordExists) { DeactivateOnIdle(); return false; }
         if (!stored.State.Status.IsFinal()) await CancelAsync(ct);
         else await SettleAsync();
-        await Task.WhenAll(Enumerable.Range(0, ProducerCount).Select(i => Producer(i).ForgetAsync()).Concat(Sites.Select(s => Trainer(s).ForgetAsync())));
+        await Task.WhenAll(Enumerable.Range(0, ProducerCount).Select(i => Producer(i).ForgetAsync()).Concat(Sites.Select(s => Trainer(s).ForgetAsync()))
+            .Concat(Sites.Select(s => Evaluator(s).ForgetAsync())));
         int deleted = await blobs.DeletePrefixAsync(SweepKeys.BlobPrefix(Name), ct);
         await GrainFactory.GetGrain<ISweepIndexGrain>(ISweepIndexGrain.Key).RemoveAsync(Name);
         await UnregisterTickAsync();
@@ -330,6 +355,7 @@ public sealed class SweepGrain(
         if (_telemetry != null) { SaeClusterMetrics.Sweeps.Remove(_telemetry, TimeSpan.Zero); _telemetry = null; }
         _producers.Clear();
         _trainers.Clear();
+        _evaluators.Clear();
         log.LogInformation("{Sweep}: deleted ({Blobs} blob(s))", Name, deleted);
         DeactivateOnIdle();
         return true;
@@ -356,14 +382,24 @@ public sealed class SweepGrain(
         var spec = Spec;
         long total = spec.Training.TrainedTokens;
         var trainers = Sites.Select(site => _trainers.TryGetValue(site, out var t)
-                ? new TrainerStatus(site, t.Status.Name(), t.Phase, t.Tokens, total, t.TokensPerSecond, t.Silo,
-                    t.Saes, t.Error)
+                ? WithEvaluation(new TrainerStatus(site, t.Status.Name(), t.Phase, t.Tokens, total, t.TokensPerSecond, t.Silo,
+                    t.Saes, t.Error), _evaluators.GetValueOrDefault(site))
                 : new TrainerStatus(site, state.Status == WorkStatus.Running ? "pending" : "cancelled", "queued", 0, total, 0, null, [], null))
             .ToArray();
         var producers = _producers.Values.ToArray();
         return Task.FromResult<SweepStatus?>(new SweepStatus(Name, state.Status.Name(), state.Submitted, state.Finished, state.Error,
             ProducerCount, producers.Count(p => p.Status == WorkStatus.Done), producers.Sum(p => p.Tokens), spec.ProducedTokens, trainers,
             state.Status == WorkStatus.Running ? _message : null));
+    }
+
+    // a done trainer's row shows its site's evaluation in the model: running (phase "model eval"), failed, or its numbers per SAE
+    TrainerStatus WithEvaluation(TrainerStatus t, EvaluatorReport? e)
+    {
+        if (t.State != "done" || !Evaluates) return t;
+        if (e == null || !e.Status.IsFinal()) return t with { Phase = "model eval", State = "running", Silo = e?.Silo ?? t.Silo };
+        if (e.Status != WorkStatus.Done) return t with { Error = e.Error ?? t.Error };
+        var byName = e.Results.ToDictionary(r => r.Name);
+        return t with { Saes = [.. t.Saes.Select(s => byName.TryGetValue(s.Name, out var r) ? s with { DeltaLoss = r.DeltaLoss, CeLossScore = r.CeLossScore } : s)] };
     }
 
     public Task<IReadOnlyList<WorkView>> GetWorkAsync(CancellationToken ct)
@@ -379,6 +415,11 @@ public sealed class SweepGrain(
             list.Add(_trainers.TryGetValue(site, out var t)
                 ? new WorkView(SweepKeys.Trainer(Name, site), SiloRoles.Trainer, t.Status.Name(), t.Epoch, t.Silo, t.Phase, t.Tokens, t.Checkpoint, t.CheckpointStep, t.Error)
                 : new WorkView(SweepKeys.Trainer(Name, site), SiloRoles.Trainer, "pending", 0, null, "queued", 0, null, 0, null));
+        if (Evaluates)
+            foreach (string site in Sites)
+                list.Add(_evaluators.TryGetValue(site, out var e)
+                    ? new WorkView(SweepKeys.Trainer(Name, site), "evaluator", e.Status.Name(), e.Epoch, e.Silo, e.Phase, e.Tokens, null, 0, e.Error)
+                    : new WorkView(SweepKeys.Trainer(Name, site), "evaluator", "pending", 0, null, "queued", 0, null, 0, null));
         return Task.FromResult<IReadOnlyList<WorkView>>(list);
     }
 
@@ -401,6 +442,9 @@ public sealed class SweepGrain(
         {
             var key = (SiloRoles.Trainer, _trainers.TryGetValue(site, out var t) ? t.Status.Name() : "pending");
             counts[key] = counts.GetValueOrDefault(key) + 1;
+            if (!Evaluates) continue;
+            var ekey = ("evaluator", _evaluators.TryGetValue(site, out var e) ? e.Status.Name() : "pending");
+            counts[ekey] = counts.GetValueOrDefault(ekey) + 1;
         }
         _telemetry.Actors = counts;
     }

@@ -22,7 +22,8 @@ namespace SaeCluster.Grains;
 /// </summary>
 public sealed partial record SweepSpec
 {
-    static readonly string[] TopKeys = ["name", "model", "corpus", "context", "tokens", "eval_tokens", "sites", "saes", "training", "storage"];
+    static readonly string[] TopKeys = ["name", "model", "corpus", "context", "tokens", "eval_tokens", "model_eval", "sites", "saes", "training", "storage"];
+    static readonly string[] ModelEvalKeys = ["paths", "text_field", "tokens"];
     static readonly string[] CorpusKeys = ["paths", "text_field"];
     static readonly string[] SiteKeys = ["layers", "kinds"];
     static readonly string[] TrainingKeys = ["batch", "seed", "precision", "checkpoint_every", "log_every", "normalize", "dead_tokens", "shuffle_shards"];
@@ -61,6 +62,16 @@ public sealed partial record SweepSpec
     public bool KeepShards { get; }
     /// <summary>Matmul precision of the producer's forward pass.</summary>
     public EncoderPrecision ModelPrecision { get; }
+    /// <summary>
+    /// The in-model evaluation of every SAE (delta LM loss, CE loss score, …) once its site is trained: tokens of
+    /// held-out text (0: none), from <see cref="ModelEvalPaths"/> — or, when that is empty, from the corpus after the
+    /// contexts the producers may use.
+    /// </summary>
+    public long ModelEvalTokens { get; }
+    public IReadOnlyList<string> ModelEvalPaths { get; }
+    public string ModelEvalTextField { get; }
+    /// <summary>Contexts of the corpus the evaluation skips when it reads the training corpus: every context a producer may use.</summary>
+    public long TrainingContexts => (long)EstimatedProducers * ShardsPerProducer * ContextsPerShard;
 
     /// <summary>Tokens each site's producers must write: training plus evaluation.</summary>
     public long ProducedTokens => Training.Tokens + EvalTokens;
@@ -76,8 +87,10 @@ public sealed partial record SweepSpec
 
     SweepSpec(string name, string modelDir, GemmaConfig model, int maxPositions, IReadOnlyList<string> corpusPaths, string textField,
         int context, IReadOnlyList<int> layers, IReadOnlyList<HookSite> kinds, TrainingConfig training, int shuffleShards,
-        SafetensorsDtype shardDtype, int contextsPerShard, int shardsPerProducer, bool keepShards, EncoderPrecision modelPrecision, int estimatedShards)
+        SafetensorsDtype shardDtype, int contextsPerShard, int shardsPerProducer, bool keepShards, EncoderPrecision modelPrecision, int estimatedShards,
+        long modelEvalTokens, IReadOnlyList<string> modelEvalPaths, string modelEvalTextField)
     {
+        ModelEvalTokens = modelEvalTokens; ModelEvalPaths = modelEvalPaths.ToArray(); ModelEvalTextField = modelEvalTextField;
         Name = name; ModelDir = modelDir; Model = model; ModelMaxPositions = maxPositions;
         CorpusPaths = corpusPaths.ToArray(); TextField = textField; Context = context;
         Layers = layers.ToArray(); Kinds = kinds.ToArray();
@@ -203,8 +216,15 @@ public sealed partial record SweepSpec
         if (estimated > int.MaxValue)
             throw new ConfigException(top.Where("tokens"), $"{produced:N0} tokens need {estimated:N0} shards per site; raise storage.contexts_per_shard");
 
+        // the in-model evaluation
+        var me = top.Block("model_eval", ModelEvalKeys);
+        long meTokens = me?.Long("tokens") ?? 16_384;
+        if (meTokens < 0) throw new ConfigException(me!.Where("tokens"), $"must be ≥ 0 (got {meTokens})");
+        string meField = me?.String("text_field") ?? textField;
+        var mePaths = me?.Has("paths") == true ? CorpusPatterns(me, baseDir, meField) : [];
+
         return new SweepSpec(name, modelDir, model, maxPositions, corpusPaths, textField, context, layers, kinds, training, shuffleShards,
-            shardDtype, contextsPerShard, shardsPerProducer, keepShards, modelPrecision, (int)estimated);
+            shardDtype, contextsPerShard, shardsPerProducer, keepShards, modelPrecision, (int)estimated, meTokens, mePaths, meField);
     }
 
     static string Where(YamlFields? block, string prefix, string key) => block?.Where(key) ?? prefix + key;
@@ -323,6 +343,14 @@ public sealed partial record SweepSpec
         b.Append("context: ").Append(Context.ToString(inv)).Append('\n');
         b.Append("tokens: ").Append(Training.Tokens.ToString(inv)).Append('\n');
         b.Append("eval_tokens: ").Append(EvalTokens.ToString(inv)).Append('\n');
+        b.Append("model_eval:\n");
+        b.Append("  tokens: ").Append(ModelEvalTokens.ToString(inv)).Append('\n');
+        if (ModelEvalPaths.Count > 0)
+        {
+            b.Append("  paths:\n");
+            foreach (var p in ModelEvalPaths) b.Append("    - ").Append(YamlFields.Quote(p)).Append('\n');
+        }
+        b.Append("  text_field: ").Append(YamlFields.Quote(ModelEvalTextField)).Append('\n');
         b.Append("sites:\n");
         b.Append("  layers: [").Append(string.Join(", ", Layers.Select(l => l.ToString(inv)))).Append("]\n");
         b.Append("  kinds: [").Append(string.Join(", ", Kinds.Select(k => k.Name()))).Append("]\n");

@@ -17,4 +17,6 @@ public sealed class SweepState
     [Id(5)] public Dictionary<string, TrainerReport> FinishedTrainers { get; set; } = [];
     /// <summary>Finished producers, without their shard lists (those are in the catalog blobs).</summary>
     [Id(6)] public Dictionary<int, ProducerReport> FinishedProducers { get; set; } = [];
+    /// <summary>Finished in-model evaluations, by site.</summary>
+    [Id(7)] public Dictionary<string, EvaluatorReport> FinishedEvaluators { get; set; } = [];
 }

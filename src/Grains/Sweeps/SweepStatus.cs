@@ -36,7 +36,8 @@ public sealed record TrainerStatus(
 
 /// <summary>
 /// One SAE's latest training numbers (or its final evaluation once done: with the blob folder it was written
-/// to and the MSE), as trainers report them and the API shows them.
+/// to and the MSE), as trainers report them and the API shows them; and, once its site's evaluation in the model
+/// is done, its delta LM loss and CE loss score.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SaeStatus(
@@ -46,4 +47,6 @@ public sealed record SaeStatus(
     [property: Id(3)] double DeadFraction,
     [property: Id(4)] double? Loss,
     [property: Id(5)] string? Output,
-    [property: Id(6)] double? Mse = null);
+    [property: Id(6)] double? Mse = null,
+    [property: Id(7)] double? DeltaLoss = null,
+    [property: Id(8)] double? CeLossScore = null);

@@ -22,6 +22,7 @@ public static class SaeClusterMetrics
     public static readonly LiveRegistry<SiloWork> Silos = new();
     public static readonly LiveRegistry<TrainerTelemetry> Trainers = new();
     public static readonly LiveRegistry<SweepTelemetry> Sweeps = new();
+    public static readonly LiveRegistry<EvaluationTelemetry> Evaluations = new();
 
     static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
     static readonly double[] ShardBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
@@ -80,6 +81,12 @@ public static class SaeClusterMetrics
         Meter.CreateObservableGauge("saecluster.sae.loss", () => Sae(s => s.Loss), "", "Training loss at the latest step (NaN when training diverged)");
         Meter.CreateObservableGauge("saecluster.sae.learning_rate", () => Sae(s => s.LearningRate), "", "Learning rate at the latest step");
 
+        Meter.CreateObservableGauge("saecluster.sae.delta_loss", () => Evaluated(r => r.DeltaLoss), "",
+            "Increase of the next-token cross-entropy (nats) when the SAE's reconstruction is spliced in at its site, on held-out text");
+        Meter.CreateObservableGauge("saecluster.sae.ce_loss_score", () => Evaluated(r => r.CeLossScore), "",
+            "Fraction of the loss recovered against zero-ablating the site: (CE_zero − CE_sae) / (CE_zero − CE_clean)");
+        Meter.CreateObservableGauge("saecluster.sae.kl", () => Evaluated(r => r.Kl), "", "KL(clean ‖ spliced) per token, nats");
+
         Meter.CreateObservableGauge("saecluster.sweep.progress.ratio", () => Sweeps.Items.Select(s => new Measurement<double>(s.Progress, new KeyValuePair<string, object?>("sweep", s.Sweep))),
             "1", "Tokens trained over tokens to train, across a sweep's trainers (reported by the silo running its coordinator)");
         Meter.CreateObservableGauge("saecluster.sweep.state", () => Sweeps.Items.Select(s => new Measurement<int>(1, new("sweep", s.Sweep), new("state", s.State))),
@@ -119,6 +126,10 @@ public static class SaeClusterMetrics
     static KeyValuePair<string, object?>[] TrainerTags(TrainerTelemetry t) => [new("sweep", t.Sweep), new("layer", t.Layer), new("site", t.Site)];
 
     static KeyValuePair<string, object?>[] SaeTags(TrainerTelemetry t, SaeTelemetry s) => [.. TrainerTags(t), new("sae", s.Name)];
+
+    static IEnumerable<Measurement<double>> Evaluated(Func<SaeModelEval, double> value) =>
+        Evaluations.Items.SelectMany(e => e.Results.Select(r => new Measurement<double>(value(r),
+            [new("sweep", e.Sweep), new("layer", e.Layer), new("site", e.Site), new("sae", r.Name)])));
 
     static IEnumerable<Measurement<double>> Sae(Func<SaeTelemetry, double> value) =>
         Trainers.Items.SelectMany(t => t.Saes.Select(s => new Measurement<double>(value(s), SaeTags(t, s))));

@@ -18,6 +18,15 @@ public sealed class SaeTelemetry(string name)
     public double L0 = double.NaN, Fvu = double.NaN, DeadFraction = double.NaN, Loss = double.NaN, LearningRate = double.NaN;
 }
 
+/// <summary>What an evaluation in the model shows in /metrics once done: each SAE's delta LM loss, CE loss score and KL.</summary>
+public sealed class EvaluationTelemetry(string sweep, int layer, string site, IReadOnlyList<SaeModelEval> results)
+{
+    public string Sweep { get; } = sweep;
+    public int Layer { get; } = layer;
+    public string Site { get; } = site;
+    public IReadOnlyList<SaeModelEval> Results { get; } = results;
+}
+
 /// <summary>What a sweep's coordinator shows in /metrics: its state, progress and how many actors of each kind are in each state.</summary>
 public sealed class SweepTelemetry(string sweep)
 {
