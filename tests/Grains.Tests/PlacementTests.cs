@@ -43,7 +43,12 @@ public sealed class PlacementTests(PostgresServer postgres) : IClassFixture<Post
         Assert.NotEmpty(producers);
         Assert.All(producers, p => Assert.Equal("place-a", p.Silo));
         Assert.All(work.Where(w => w.Kind == SiloRoles.Trainer), t => Assert.Equal(("done", "place-b"), (t.Status, t.Silo)));
-        Assert.DoesNotContain(lines, l => l.StartsWith("a ") && l.Contains("placed/") && l.Contains(".res: starting on"));
+        // the evaluations in the model run where the model is: on the producer silo
+        var evaluators = work.Where(w => w.Kind == "evaluator").ToArray();
+        Assert.Equal(2, evaluators.Length);
+        Assert.All(evaluators, e => Assert.Equal(("done", "place-a"), (e.Status, e.Silo)));
+        Assert.DoesNotContain(lines, l => l.StartsWith("a ") && l.Contains("SaeTrainerGrain") && l.Contains(".res: starting on"));
+        Assert.DoesNotContain(lines, l => l.StartsWith("b ") && l.Contains("SaeEvaluatorGrain") && l.Contains(": starting on"));
         Assert.DoesNotContain(lines, l => l.StartsWith("b ") && l.Contains("placed/0") && l.Contains(": starting on") && !l.Contains(".res"));
         Assert.Contains(lines, l => l.StartsWith("b ") && l.Contains("placed/0.res: starting on place-b"));
     }

@@ -60,7 +60,7 @@ public sealed class SweepRunTests
 
         // every piece of work is final, each trainer claimed once (epoch 1) on this silo
         var work = await cluster.Sweeps.GetWorkAsync("full");
-        Assert.Equal(1 + spec.EstimatedProducers + 2, work.Count);
+        Assert.Equal(1 + spec.EstimatedProducers + 2 + 2, work.Count); // the sweep, producers, 2 trainers, 2 evaluations in the model
         Assert.All(work, w => Assert.Contains(w.Status, new[] { "done", w.Kind == SiloRoles.Producer ? "cancelled" : "done" }));
         Assert.All(work.Where(w => w.Kind == SiloRoles.Trainer), w => Assert.Equal(1, w.Epoch));
 
@@ -68,6 +68,19 @@ public sealed class SweepRunTests
         var sweep = Assert.Single(SaeClusterMetrics.Sweeps.Items, s => s.Sweep == "full");
         Assert.Equal(("done", 1.0), (sweep.State, sweep.Progress));
         Assert.Equal(2, sweep.Actors[("trainer", "done")]);
+        Assert.Equal(2, sweep.Actors[("evaluator", "done")]);
+        // each SAE's evaluation in the model: in its status, its metrics.json (eval.json, latents.json beside) and /metrics
+        foreach (var t in status.Trainers)
+            foreach (var sae in t.Saes)
+            {
+                Assert.NotNull(sae.DeltaLoss);
+                Assert.InRange(sae.CeLossScore!.Value, 0.2, 1.0);
+                var metrics = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cluster.BlobPath(sae.Output + "metrics.json")))!;
+                Assert.Equal(sae.DeltaLoss!.Value, (double)metrics["delta_loss"]!, 4);
+                Assert.True(File.Exists(cluster.BlobPath(sae.Output + "eval.json")) && File.Exists(cluster.BlobPath(sae.Output + "latents.json")));
+                var gauge = Assert.Single(SaeClusterMetrics.Evaluations.Items.Where(e => e.Sweep == "full" && $"{e.Layer}.{e.Site}" == t.Site)).Results.Single(r => r.Name == sae.Name);
+                Assert.Equal(sae.CeLossScore!.Value, gauge.CeLossScore, 5);
+            }
         var trainers = SaeClusterMetrics.Trainers.Items.Where(t => t.Sweep == "full").OrderBy(t => t.Layer).ToArray();
         Assert.Equal([0, 1], trainers.Select(t => t.Layer));
         Assert.All(trainers, t =>
