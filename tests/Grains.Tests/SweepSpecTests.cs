@@ -81,6 +81,8 @@ public class SweepSpecTests
             (b.ShuffleShards, b.ShardDtype, b.ContextsPerShard, b.ShardsPerProducer, b.KeepShards, b.ModelPrecision, b.EstimatedShards));
         Assert.Equal(a.Model.ToJson().ToJsonString(), b.Model.ToJson().ToJsonString());
         Assert.Equal(a.Training.Formats, b.Training.Formats);
+        Assert.Equal((a.ModelEvalTokens, a.ModelEvalTextField), (b.ModelEvalTokens, b.ModelEvalTextField));
+        Assert.Equal(a.ModelEvalPaths, b.ModelEvalPaths);
     }
 
     [Fact]
@@ -98,6 +100,8 @@ public class SweepSpecTests
         Assert.Equal(1024, s.Training.BatchSize);
         Assert.Equal(204_800 + 32_768, s.ProducedTokens);
         Assert.Equal([SaeFormat.SaeLens, SaeFormat.GemmaScope, SaeFormat.DictLearn, SaeFormat.Sparsify], s.Training.Formats);
+        Assert.Equal(16_384, s.ModelEvalTokens);
+        Assert.Single(s.ModelEvalPaths, p => p.EndsWith("email/*.py"));
         Assert.All(s.CorpusPaths, p => Assert.True(Path.IsPathRooted(p)));
         Assert.True(CorpusDocuments.FromPatterns(s.CorpusPaths).Files.Count > 10);
         AssertSameSpec(s, SweepSpec.Parse(s.ToYaml(), "/", "x"));
@@ -372,6 +376,10 @@ public class SweepSpecTests
     [InlineData("    widths: [64, 128]", "    widths: [4, 128]", "saes[0].k", "k = 8 is larger than the width 4")]
     [InlineData("    widths: [64, 128]", "    widths: [64, 128]\n    name: one", "saes[0].name", "the family expands to 2")]
     [InlineData("  - arch: jumprelu", "  - arch: topk\n    width: 128\n    k: 8\n  - arch: jumprelu", "saes (line 11)", "two SAEs are named 'topk-w128-k8'")]
+    // the evaluation in the model
+    [InlineData("  model_precision: auto", "  model_precision: auto\nmodel_eval:\n  tokens: -5", "model_eval.tokens (line 27)", "must be ≥ 0")]
+    [InlineData("  model_precision: auto", "  model_precision: auto\nmodel_eval:\n  paths: [held/*.txt]", "model_eval.paths[0] (line 27)", "does not exist")]
+    [InlineData("  model_precision: auto", "  model_precision: auto\nmodel_eval:\n  token: 5", "model_eval.token (line 27)", "unknown field")]
     // output formats
     [InlineData("  model_precision: auto", "  model_precision: auto\n  formats: [saelens, onnx]", "storage.formats (line 26)", "unknown SAE format 'onnx'")]
     [InlineData("  model_precision: auto", "  model_precision: auto\n  formats: [functiongemma]", "storage.formats (line 26)", "functiongemma fits none of the SAEs")]

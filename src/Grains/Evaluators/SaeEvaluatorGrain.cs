@@ -23,7 +23,7 @@ public sealed class SaeEvaluatorGrain(
     static readonly string[] Files = ["cfg.json", "sae_weights.safetensors", "sparsity.safetensors", "metrics.json"];
     long _tokens; // evaluated so far, from the work's thread
 
-    string Site => Key[(Key.IndexOf('/') + 1)..];
+    string Site => SweepKeys.SiteOfEvaluator(Key);
 
     protected override string Kind => SiloRoles.Producer;
 
@@ -86,7 +86,7 @@ public sealed class SaeEvaluatorGrain(
             s.Phase = "done";
             s.Finished = DateTimeOffset.UtcNow;
         });
-        var (layer, site) = SweepKeys.SiteOf(Key);
+        var (layer, site) = SweepKeys.SiteOf(SweepKeys.Trainer(Sweep, Site));
         SaeClusterMetrics.Evaluations.Remove(SaeClusterMetrics.Evaluations.Add(new EvaluationTelemetry(Sweep, layer, site.Name(), numbers)), SaeClusterMetrics.Linger);
         Log.LogInformation("{Key}: evaluated {Saes} SAE(s) in the model on {Tokens:N0} tokens", Key, results.Count, _tokens);
     }

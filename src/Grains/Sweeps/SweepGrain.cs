@@ -40,7 +40,7 @@ public sealed class SweepGrain(
 
     IActivationProducerGrain Producer(int index) => GrainFactory.GetGrain<IActivationProducerGrain>(SweepKeys.Producer(Name, index));
     ISaeTrainerGrain Trainer(string site) => GrainFactory.GetGrain<ISaeTrainerGrain>(SweepKeys.Trainer(Name, site));
-    ISaeEvaluatorGrain Evaluator(string site) => GrainFactory.GetGrain<ISaeEvaluatorGrain>(SweepKeys.Trainer(Name, site));
+    ISaeEvaluatorGrain Evaluator(string site) => GrainFactory.GetGrain<ISaeEvaluatorGrain>(SweepKeys.Evaluator(Name, site));
 
     public override async Task OnActivateAsync(CancellationToken ct)
     {
@@ -418,8 +418,8 @@ public sealed class SweepGrain(
         if (Evaluates)
             foreach (string site in Sites)
                 list.Add(_evaluators.TryGetValue(site, out var e)
-                    ? new WorkView(SweepKeys.Trainer(Name, site), "evaluator", e.Status.Name(), e.Epoch, e.Silo, e.Phase, e.Tokens, null, 0, e.Error)
-                    : new WorkView(SweepKeys.Trainer(Name, site), "evaluator", "pending", 0, null, "queued", 0, null, 0, null));
+                    ? new WorkView(SweepKeys.Evaluator(Name, site), "evaluator", e.Status.Name(), e.Epoch, e.Silo, e.Phase, e.Tokens, null, 0, e.Error)
+                    : new WorkView(SweepKeys.Evaluator(Name, site), "evaluator", "pending", 0, null, "queued", 0, null, 0, null));
         return Task.FromResult<IReadOnlyList<WorkView>>(list);
     }
 

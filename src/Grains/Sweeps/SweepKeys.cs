@@ -4,7 +4,7 @@ namespace SaeCluster.Grains;
 
 /// <summary>
 /// Grain keys and blob names of a sweep. Grains: the sweep is keyed by <c>sweep/{name}</c>, its producers by
-/// <c>{sweep}/{index:D5}</c> (a range of shards), its trainers by <c>{sweep}/{layer}.{site}</c>.
+/// <c>{sweep}/{index:D5}</c> (a range of shards), its trainers by <c>{sweep}/{layer}.{site}</c>, their evaluators in the model by <c>{sweep}/{layer}.{site}/eval</c>.
 /// Blobs: <c>{sweep}/shards/{layer}.{site}/shard-{n}.e{epoch}.safetensors</c>,
 /// <c>{sweep}/checkpoints/{layer}.{site}/e{epoch}-s{step}/</c>, the producers' final shard lists in
 /// <c>{sweep}/catalog/</c>, and the finished SAEs in <c>{sweep}/saes/{layer}.{site}/{sae}/</c> — one prefix
@@ -24,6 +24,10 @@ public static class SweepKeys
     public static string Producer(string sweep, int index) => $"{sweep}/{index:D5}";
     public static string Trainer(string sweep, int layer, HookSite site) => $"{sweep}/{SiteSelection.FolderName(layer, site)}";
     public static string Trainer(string sweep, string site) => $"{sweep}/{site}";
+    /// <summary>The evaluator in the model of a site's SAEs: <c>{sweep}/{layer}.{site}/eval</c>.</summary>
+    public static string Evaluator(string sweep, string site) => $"{sweep}/{site}/eval";
+    /// <summary>The site (<c>{layer}.{site}</c>) of an evaluator key.</summary>
+    public static string SiteOfEvaluator(string key) => key[(key.IndexOf('/') + 1)..key.LastIndexOf('/')];
 
     /// <summary>The sweep of a producer or trainer key.</summary>
     public static string SweepOf(string key) => key[..key.IndexOf('/')];
