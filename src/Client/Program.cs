@@ -34,6 +34,7 @@ public static class Program
         root.Subcommands.Add(ActivationsCommand.Create());
         root.Subcommands.Add(TokenizeCommand.Create());
         root.Subcommands.Add(SaeCommand.Create());
+        root.Subcommands.Add(ReportCommand.Create());
         return root;
     }
 }
