@@ -7,10 +7,13 @@
 #   prometheus     the metrics tests scrape a silo with a real Prometheus; promtool checks the exposition,
 #                  deploy/prometheus/*.yml and the alert rules' unit tests
 #   kubectl        only the client: `kubectl kustomize` renders k8s/ offline (no cluster needed)
+#   chromium       the report tests open `saectl report`'s HTML in headless Chromium (DevTools protocol): every plot
+#                  drawn, the table sorts, no console error, a non-blank screenshot
+#   fonts-dejavu-core  the font the report's plots are measured and drawn in (ScottPlot through SkiaSharp)
 #   python3-torch, libopenblas0-pthread  with --peer (the test suite passes it): the PyTorch peers of the benchmarks (bench/);
 #                  without OpenBLAS, Debian's torch falls back to the reference BLAS (~2 GFLOP/s)
 set -uo pipefail
-pkgs=(libdnnl2 postgresql prometheus)
+pkgs=(libdnnl2 postgresql prometheus chromium fonts-dejavu-core)
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 command -v kubectl >/dev/null || pkgs+=(kubectl)
 [ "${1:-}" = "--peer" ] && pkgs+=(python3-torch libopenblas0-pthread)
