@@ -48,6 +48,15 @@ public class EvalCliTests
         Assert.Contains(latents, l => (string?)l!["kind"] == "densest");
         Assert.All(latents, l => Assert.NotEmpty(l!["examples"]!.AsArray()));
 
+        // the report over what eval wrote (not a fixture): every plot of the site drawn, the SAE in the table, its latents
+        var report = Saectl.Run("report", tmp.Path, "--out", tmp["report.html"]);
+        Assert.True(report.ExitCode == 0, report.Stderr);
+        string html = File.ReadAllText(tmp["report.html"]);
+        Assert.True(System.Text.RegularExpressions.Regex.Matches(html, "<svg").Count >= 6, "plots");
+        Assert.Contains(((double)saelens["delta_loss"]!).ToString("F4", System.Globalization.CultureInfo.InvariantCulture), html);
+        foreach (var missing in new[] { "No eval.json", "have no eval.json", "No delta LM loss", "No FVU by position", "No firing densities" }) Assert.DoesNotContain(missing, html);
+        Assert.Contains("densest", html);
+
         // the table, and a whole run folder at once
         var table = Saectl.Run("eval", "--sae", tmp.Path, "--model", Model, "--data", Path.Combine(Py, "email", "*.py"), "--tokens", "1024", "--quiet");
         Assert.True(table.ExitCode == 0, table.Stderr);

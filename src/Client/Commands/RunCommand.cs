@@ -103,6 +103,12 @@ public static class RunCommand
             }
             await silo.StopAsync(CancellationToken.None);
             SweepView.Results(status, blob => Shown(Path.Combine(dir, blob)));
+            if (status.State == "done")
+            {
+                // the sweep's report: Pareto plots, histograms, by position, training curves, the latent browser
+                string report = Report.ReportBuilder.Write(Path.Combine(dir, SweepKeys.BlobPrefix(spec.Name)));
+                Console.WriteLine($"report: {Shown(report)}");
+            }
             if (!quiet) Console.Error.WriteLine($"silo log: {Shown(log.Path)}");
             return status.State == "done" ? 0 : CliErrors.Failed;
         }

@@ -46,8 +46,10 @@ public sealed class GemmaModel
     /// <summary>
     /// Runs <paramref name="ids"/> [rows, T] (row-major). Returns logits [rows·T, V] when
     /// <paramref name="logits"/>, else null — and then stops after the deepest layer the hook wants.
+    /// With <paramref name="residual"/> (the residual stream entering layer <paramref name="fromLayer"/>, [rows·T, d], as a
+    /// hook saw it at the previous layer's res site) the layers before <paramref name="fromLayer"/> are not run again.
     /// </summary>
-    public float[]? Forward(ReadOnlySpan<int> ids, int rows, IActivationHook? hook = null, bool logits = true)
+    public float[]? Forward(ReadOnlySpan<int> ids, int rows, IActivationHook? hook = null, bool logits = true, int fromLayer = 0, float[]? residual = null)
     {
         var c = Config;
         if (rows < 1 || ids.Length % rows != 0) throw new ArgumentException($"{ids.Length} ids do not split into {rows} rows");
@@ -56,13 +58,16 @@ public sealed class GemmaModel
         if (lastLayer >= LoadedLayers) throw new InvalidOperationException($"layer {lastLayer} is needed but only {LoadedLayers} layers are loaded");
         foreach (int id in ids) if ((uint)id >= (uint)c.VocabSize) throw new ArgumentOutOfRangeException(nameof(ids), $"token id {id} is outside the vocabulary (size {c.VocabSize})");
 
+        if ((fromLayer > 0) != (residual != null) || residual != null && residual.Length != N * d)
+            throw new ArgumentException($"starting at layer {fromLayer} needs the residual stream entering it, [{N}, {d}]", nameof(residual));
         // ---- embedding: h = E[ids] · √d ----------------------------------------------------- [N, d]
-        var h = new float[N * d];
+        var h = residual != null ? (float[])residual.Clone() : new float[N * d];
         float normalizer = MathF.Sqrt(d);
-        for (int t = 0; t < N; t++) TensorPrimitives.Multiply(Weights.Embedding.AsSpan(ids[t] * d, d), normalizer, h.AsSpan(t * d, d));
+        if (residual == null)
+            for (int t = 0; t < N; t++) TensorPrimitives.Multiply(Weights.Embedding.AsSpan(ids[t] * d, d), normalizer, h.AsSpan(t * d, d));
 
         var x = new float[N * d];
-        for (int l = 0; l <= lastLayer; l++) Layer(l, h, x, rows, T, hook);
+        for (int l = fromLayer; l <= lastLayer; l++) Layer(l, h, x, rows, T, hook);
         if (!logits) return null;
 
         // ---- head: logits = norm(h) · Eᵀ (tied), Gemma 2 final softcap ---------------------- [N, V]

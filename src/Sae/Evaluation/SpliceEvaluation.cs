@@ -23,6 +23,8 @@ public static class SpliceEvaluation
         if (saes.Count == 0) throw new ConfigException("--sae", "no SAE to evaluate");
         var cfg = model.Config;
         var sites = saes.Select(s => (s.Layer, s.Site)).Distinct().ToArray();
+        // the clean pass also keeps the residual stream entering each site's layer: spliced passes start there
+        var captured = sites.Concat(sites.Where(s => s.Layer > 0).Select(s => (Layer: s.Layer - 1, Site: HookSite.Res))).Distinct().ToArray();
         int T = -1, buckets = 0;
         SaeEvalAccumulator[] acc = [];
         var zeroCe = sites.ToDictionary(s => s, _ => 0.0);
@@ -55,7 +57,8 @@ public static class SpliceEvaluation
             }
 
             // clean: every site captured, the reference distribution kept as log-probabilities
-            var capture = new CaptureHook(sites);
+            var capture = new CaptureHook(captured);
+            float[]? Entering(int layer) => layer == 0 ? null : capture.Values[(layer - 1, HookSite.Res)];
             var logits = model.Forward(ids, rows, capture)!;
             var ceClean = model.CrossEntropy(ids, rows, logits);
             LogSoftmaxRows(logits, n, cfg.VocabSize);
@@ -65,7 +68,7 @@ public static class SpliceEvaluation
 
             foreach (var site in sites)
             {
-                var zeroLogits = model.Forward(ids, rows, new SpliceHook(site.Layer, site.Site, null, counted))!;
+                var zeroLogits = model.Forward(ids, rows, new SpliceHook(site.Layer, site.Site, null, counted), fromLayer: site.Layer, residual: Entering(site.Layer))!;
                 var ceZero = model.CrossEntropy(ids, rows, zeroLogits);
                 for (int t = 0; t < n; t++) if (lossCounted[t]) zeroCe[site] += ceZero[t];
             }
@@ -80,7 +83,7 @@ public static class SpliceEvaluation
                 w.Encode(x, n, codes, recon);
                 acc[i].AddReconstruction(x, recon, codes, counted, T);
                 acc[i].Examples.Offer(codes, ids, T, counted);
-                var spliced = model.Forward(ids, rows, new SpliceHook(s.Layer, s.Site, recon, counted))!;
+                var spliced = model.Forward(ids, rows, new SpliceHook(s.Layer, s.Site, recon, counted), fromLayer: s.Layer, residual: Entering(s.Layer))!;
                 var ceSae = model.CrossEntropy(ids, rows, spliced);
                 var kl = KlPerToken(lpClean, spliced, n, cfg.VocabSize, lossCounted);
                 acc[i].AddLoss(ceClean, ceSae, kl, lossCounted, T);
