@@ -33,7 +33,7 @@ public static class SpliceEvaluation
         double[] bucketClean = [];
         long[] bucketCleanTokens = [];
 
-        foreach (var batch in contexts.Chunk(options.BatchContexts))
+        foreach (var batch in Batches(contexts, options.BatchContexts, cfg.VocabSize))
         {
             ct.ThrowIfCancellationRequested();
             if (T < 0)
@@ -96,6 +96,23 @@ public static class SpliceEvaluation
         return acc.Select(a => SaeEvalResult.From(a, options, T, tokens, specialSkipped,
             cleanCe / Math.Max(1, ceTokens), zeroCe[(a.Sae.Layer, a.Sae.Site)] / Math.Max(1, ceTokens),
             bucketClean, bucketCleanTokens, tokenText)).ToArray();
+    }
+
+    /// <summary>The logits of one pass, the clean log-probabilities and a spliced pass's are alive at once: each is kept under this.</summary>
+    public const long LogitBudgetBytes = 512L << 20;
+
+    // contexts in batches of at most maxContexts, fewer when [contexts·T, V] logits would pass the budget (Gemma's 256k vocabulary)
+    static IEnumerable<int[][]> Batches(IEnumerable<int[]> contexts, int maxContexts, int vocab)
+    {
+        var batch = new List<int[]>();
+        int size = maxContexts;
+        foreach (var c in contexts)
+        {
+            if (batch.Count == 0) size = (int)Math.Clamp(LogitBudgetBytes / Math.Max(1L, (long)c.Length * vocab * sizeof(float)), 1, maxContexts);
+            batch.Add(c);
+            if (batch.Count == size) { yield return [.. batch]; batch.Clear(); }
+        }
+        if (batch.Count > 0) yield return [.. batch];
     }
 
     // logits [n, V] → log softmax, in place
