@@ -51,7 +51,7 @@ public sealed class SaeEvaluatorGrain(
                 catch (BlobNotFoundException) when (f == "sparsity.safetensors") { }
                 catch (BlobNotFoundException) { throw new WorkFailedException($"{Blobs.Location}/{prefix}{f}: the trained SAE's file is missing"); }
             }
-            saes.Add(Load(() => SaeCluster.Sae.SaeFiles.Read(local, SaeFormat.SaeLens), local));
+            saes.Add(WorkInput.Load(() => SaeCluster.Sae.SaeFiles.Read(local, SaeFormat.SaeLens), local));
         }
 
         bool ownCorpus = spec.ModelEvalPaths.Count > 0;
@@ -61,14 +61,14 @@ public sealed class SaeEvaluatorGrain(
         void Progress(SpliceEvaluation.Progress p) => Interlocked.Exchange(ref _tokens, p.Tokens);
         try
         {
-            results = Load(() => ModelEvaluation.Run(spec.ModelDir, saes, corpus, options, spec.Context, skipContexts: ownCorpus ? 0 : spec.TrainingContexts,
+            results = WorkInput.Load(() => ModelEvaluation.Run(spec.ModelDir, saes, corpus, options, spec.Context, skipContexts: ownCorpus ? 0 : spec.TrainingContexts,
                 bf16: spec.ModelPrecision.RunsBf16(), progress: Progress, ct: ct), spec.ModelDir);
         }
         catch (WorkFailedException e) when (!ownCorpus && e.InnerException is DataException)
         {
             // the corpus holds nothing past what training may have used: evaluate on it from the start, and say so
             Log.LogWarning("{Key}: the corpus has no text past the training contexts; evaluating on its start (set model_eval.paths for held-out text)", Key);
-            results = Load(() => ModelEvaluation.Run(spec.ModelDir, saes, corpus, options, spec.Context, bf16: spec.ModelPrecision.RunsBf16(),
+            results = WorkInput.Load(() => ModelEvaluation.Run(spec.ModelDir, saes, corpus, options, spec.Context, bf16: spec.ModelPrecision.RunsBf16(),
                 progress: Progress, ct: ct), spec.ModelDir);
             foreach (var r in results) { r.Eval["held_out"] = false; r.Write(); }
         }
@@ -91,12 +91,4 @@ public sealed class SaeEvaluatorGrain(
         Log.LogInformation("{Key}: evaluated {Saes} SAE(s) in the model on {Tokens:N0} tokens", Key, results.Count, _tokens);
     }
 
-    static T Load<T>(Func<T> load, string path)
-    {
-        try { return load(); }
-        catch (Exception e) when (e is ModelFormatException or TokenizerFormatException or ConfigException or DataException or Compute.TensorFormatException or Compute.SafetensorsFormatException)
-        {
-            throw new WorkFailedException($"{path}: {e.Message}", e);
-        }
-    }
 }

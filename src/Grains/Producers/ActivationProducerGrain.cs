@@ -50,11 +50,11 @@ public sealed class ActivationProducerGrain(
         await CommitAsync(s => s.Phase = "loading");
 
         var sites = new SiteSelection(spec.Sites);
-        var model = Load(() => GemmaModel.Load(spec.ModelDir, sites.DeepestLayer + 1), spec.ModelDir);
+        var model = WorkInput.Load(() => GemmaModel.Load(spec.ModelDir, sites.DeepestLayer + 1), spec.ModelDir);
         model.Bf16Matmuls = spec.ModelPrecision.RunsBf16();
         if (spec.ModelPrecision == EncoderPrecision.Auto) Compute.Bf16Choice.ReportOnce(line => Log.LogInformation("{Precision}", line));
         string tokenizerPath = Path.Combine(spec.ModelDir, "tokenizer.json");
-        var tokenizer = Load(() => GemmaTokenizer.Load(tokenizerPath), tokenizerPath);
+        var tokenizer = WorkInput.Load(() => GemmaTokenizer.Load(tokenizerPath), tokenizerPath);
         var corpus = CorpusDocuments.FromPatterns(spec.CorpusPaths, spec.TextField);
         var packer = new ContextPacker(spec.Context, spec.Model.BosId, spec.Model.EosId, spec.Model.PadId);
         var producer = new ActivationProducer(model, sites, RowsPerBatch, spec.ShardDtype, Path.GetFileName(spec.ModelDir), string.Join(", ", spec.CorpusPaths));
@@ -122,14 +122,6 @@ public sealed class ActivationProducerGrain(
         uploaded.Clear();
     }
 
-    static T Load<T>(Func<T> load, string path)
-    {
-        try { return load(); }
-        catch (Exception e) when (e is ModelFormatException or TokenizerFormatException or ConfigException or Compute.SafetensorsFormatException)
-        {
-            throw new WorkFailedException($"{path}: {e.Message}", e);
-        }
-    }
 
     // One shard: capture every site, write each site's blob (write-once, named for this epoch), return its record.
     async Task<ShardRecord> ProduceAsync(SweepSpec spec, ActivationProducer producer, SiteSelection sites, List<int[]> chunk, ContextPacker packer,
