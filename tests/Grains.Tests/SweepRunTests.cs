@@ -30,7 +30,9 @@ public sealed class SweepRunTests
             {
                 Assert.InRange(sae.Fvu, 0.01, 1.0);
                 int k = sae.Name.EndsWith("k4") ? 4 : 8;
-                Assert.InRange(sae.L0, k - 0.5, k + 0.001); // TopK: k per token, fewer only where pre-activations are ≤ 0
+                // TopK keeps the k largest *positive* pre-activations (CodeSelection.TopK → RowTopKPositive): k per token,
+                // fewer only on a row with under k positive ones, so L0 = nnz / tokens ≤ k exactly, and trained SAEs fall short rarely
+                Assert.InRange(sae.L0, k - 0.05, k);
                 Assert.Equal($"full/saes/{t.Site}/{sae.Name}/", sae.Output);
                 foreach (var file in new[] { "sae_weights.safetensors", "cfg.json", "metrics.json", "sparsity.safetensors", "train_log.jsonl" })
                     Assert.True(File.Exists(cluster.BlobPath(sae.Output + file)), sae.Output + file);

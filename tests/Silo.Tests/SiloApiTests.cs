@@ -100,8 +100,8 @@ public class SiloApiTests(SiloFixture fx)
         // listed, with its work: the sweep itself, its producers and its two trainers, each trainer claimed once
         var all = await http.GetFromJsonAsync<List<SweepStatus>>("/api/sweeps", SweepJson.Options);
         Assert.Contains(all!, s => s.Id == "api-tiny" && s.State == "done");
-        var actors = await http.GetFromJsonAsync<JsonArray>("/api/sweeps/api-tiny/actors");
-        Assert.NotNull(actors);
+        var actors = (await http.GetFromJsonAsync<JsonArray>("/api/sweeps/api-tiny/actors"))!;
+        Assert.Equal(status.Producers, actors.Count(a => (string)a!["kind"]! == "producer"));
         var sweep = actors.Single(a => (string)a!["kind"]! == "sweep")!;
         Assert.Equal(("api-tiny", "done"), ((string)sweep["key"]!, (string)sweep["status"]!));
         Assert.Contains("name: api-tiny", (string)sweep["spec"]!);
