@@ -10,10 +10,33 @@ public class BenchCliTests
         var r = Saectl.Run("bench", "step", "--d-in", "128", "--width", "1024", "--batch", "512", "--k", "8", "--steps", "3", "--json");
         Assert.True(r.ExitCode == 0, r.Stderr);
         var j = JsonNode.Parse(r.Stdout)!;
-        Assert.True((double)j["tokens_per_s"]! > 0);
-        Assert.True((double)j["gemm_fp32_gflops"]! > 0);
-        Assert.InRange((double)j["encoder_gemm_share"]!, 0.0, 1.5);
-        Assert.InRange((double)j["l0"]!, 1, 8);
+        AssertStepDefinitions(j, batch: 512, dIn: 128, width: 1024);
+        Assert.InRange((double)j["l0"]!, 1, 8); // TopK k = 8: at most k per token
+    }
+
+    /// <summary>
+    /// The step numbers against their definitions (BenchCommand.RunStep): tokens/s = batch / (ms/step / 1000);
+    /// encoder share = 2·batch·d_in·width FLOPs at the measured peak ÷ the step; dense equivalent = 5 such GEMMs
+    /// per step; the roofline = the encoder at the peak + Adam's 28 bytes per parameter at the bandwidth.
+    /// </summary>
+    static void AssertStepDefinitions(JsonNode j, int batch, int dIn, int width)
+    {
+        double ms = (double)j["ms_per_step"]!, seconds = ms / 1000;
+        Assert.True(ms > 0, $"ms_per_step {ms}");
+        Assert.Equal(batch / seconds, (double)j["tokens_per_s"]!, 1e-9 * batch / seconds);
+        double peak = (string)j["precision"]! == "bf16" ? (double)j["gemm_bf16_gflops"]! : (double)j["gemm_fp32_gflops"]!;
+        Assert.True(peak > 0, $"GEMM peak {peak}");
+        double encoderFlops = 2.0 * batch * dIn * width;
+        double share = encoderFlops / (peak * 1e9) / seconds;
+        Assert.Equal(share, (double)j["encoder_gemm_share"]!, 1e-9 * share);
+        double dense = 5 * encoderFlops / seconds / 1e12;
+        Assert.Equal(dense, (double)j["dense_equivalent_tflops"]!, 1e-9 * dense);
+        double parameters = 2.0 * dIn * width + width + dIn; // W_enc, W_dec, b_enc, b_dec
+        double bandwidth = (double)j["memory_gbps"]!;
+        Assert.True(bandwidth > 0, $"memory_gbps {bandwidth}");
+        double roofline = (encoderFlops / (peak * 1e9) + 28.0 * parameters / (bandwidth * 1e9)) * 1000;
+        Assert.Equal(roofline, (double)j["roofline_ms"]!, 1e-9 * roofline);
+        Assert.Equal(roofline / ms, (double)j["roofline_fraction"]!, 1e-9 * roofline / ms);
     }
 
     [Fact]
@@ -25,9 +48,7 @@ public class BenchCliTests
         var phases = j["profile_ms"]!.AsObject();
         foreach (var phase in new[] { "center + bf16 copies", "encoder GEMM", "code selection", "decode", "residual", "AuxK forward", "backward: entries by latent", "backward: latent-major", "backward: AuxK GEMMs", "b_dec gradient", "Adam", "firing statistics" })
             Assert.True(phases.ContainsKey(phase) && (double)phases[phase]! >= 0, $"phase '{phase}' missing from {phases.ToJsonString()}");
-        Assert.True((double)j["memory_gbps"]! > 0);
-        Assert.True((double)j["roofline_ms"]! > 0);
-        Assert.InRange((double)j["roofline_fraction"]!, 1e-6, 2.0);
+        AssertStepDefinitions(j, batch: 512, dIn: 128, width: 1024);
         Assert.True((double)j["auxk_per_token"]! > 0, "20% dead latents: AuxK must run");
     }
 

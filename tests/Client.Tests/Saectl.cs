@@ -19,9 +19,13 @@ public static class Saectl
 
     public static Result Run(params string[] args) => Run(StartInfo(args));
 
-    public static Result Run(ProcessStartInfo psi)
+    /// <summary>Runs saectl with <paramref name="stdin"/> as its standard input.</summary>
+    public static Result RunWithInput(string stdin, params string[] args) => Run(StartInfo(args), stdin);
+
+    public static Result Run(ProcessStartInfo psi, string stdin = "")
     {
         using var p = Process.Start(psi)!;
+        p.StandardInput.Write(stdin);
         p.StandardInput.Close();
         var err = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();

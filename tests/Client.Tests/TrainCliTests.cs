@@ -30,10 +30,16 @@ public class TrainCliTests
         Assert.All(curve, c => Assert.InRange((double)c["l0"]!, 0, 3));
         Assert.False(Directory.Exists(Path.Combine(tmp["sae"], "checkpoint")));
         var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["sae"], "metrics.json")))!;
-        foreach (var key in new[] { "l0", "fvu", "dead_fraction", "tokens", "tokens_per_s" }) Assert.NotNull(metrics[key]);
         Assert.InRange((double)metrics["l0"]!, 2.5, 3.0);
-        Assert.InRange((double)metrics["fvu"]!, 0.0, 0.8);
-        Assert.Equal(40960, (long)metrics["tokens"]!);
+        double fvu = (double)metrics["fvu"]!;
+        Assert.InRange(fvu, 0.0, 0.8);
+        Assert.Equal(1 - fvu, (double)metrics["explained_variance"]!, 1e-12);
+        Assert.InRange((double)metrics["dead_fraction"]!, 0.0, 1.0);
+        Assert.Equal(0, (double)metrics["dead_fraction"]! * 64 % 1, 1e-9); // a share of the 64 latents
+        Assert.Equal((40960L, 40L, 4096L), ((long)metrics["tokens"]!, (long)metrics["steps"]!, (long)metrics["eval_tokens"]!));
+        double seconds = (double)metrics["train_seconds"]!;
+        Assert.True(seconds > 0, $"train_seconds {seconds}");
+        Assert.Equal(40960 / seconds, (double)metrics["tokens_per_s"]!, 1e-9 * 40960 / seconds); // tokens / train_seconds
         var cfg = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp["sae"], "cfg.json")))!;
         Assert.Equal("topk", (string)cfg["architecture"]!);
         Assert.Equal(32, (int)cfg["d_in"]!);

@@ -89,7 +89,8 @@ public sealed class ImageTests(ImageTests.PublishFixture publish, ITestOutputHel
 
         var (helpCode, help) = Run(exe, ["--help"], RepoCommand.Root);
         Assert.True(helpCode == 0, $"saectl --help exited {helpCode}:\n{help}");
-        foreach (var command in new[] { "run", "submit", "status", "watch", "cancel" }) Assert.Contains(command, help);
+        Assert.Equal(["run", "submit", "status", "watch", "cancel", "train", "bench", "quickstart", "model", "activations", "tokenize", "sae", "eval", "report"],
+            HelpCommands(help));
 
         var (versionCode, version) = Run(exe, ["--version"], RepoCommand.Root);
         Assert.True(versionCode == 0, $"saectl --version exited {versionCode}:\n{version}");
@@ -111,6 +112,11 @@ public sealed class ImageTests(ImageTests.PublishFixture publish, ITestOutputHel
             Assert.True((File.GetUnixFileMode(exe) & UnixFileMode.UserExecute) != 0, $"{exe} is not executable");
         Assert.Empty(Directory.GetDirectories(dir)); // no satellite-resource folders (InvariantGlobalization)
     }
+
+    /// <summary>The subcommand names of a System.CommandLine help text, in order (the "Commands:" section).</summary>
+    internal static string[] HelpCommands(string help) =>
+        help[(help.IndexOf("\nCommands:\n", StringComparison.Ordinal) + "\nCommands:\n".Length)..]
+            .Split('\n').TakeWhile(l => l.StartsWith("  ", StringComparison.Ordinal)).Select(l => l.Trim().Split(' ')[0]).ToArray();
 
     /// <summary>Runs a published executable to its exit (SAECLUSTER_* variables of the test's environment removed): exit code and output.</summary>
     static (int Code, string Output) Run(string exe, string[] args, string workingDirectory)

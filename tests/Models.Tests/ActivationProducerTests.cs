@@ -5,6 +5,9 @@ namespace SaeCluster.Models.Tests;
 
 public class ActivationProducerTests
 {
+    /// <summary>The shard's norm_scale metadata.</summary>
+    static float ParseScale(SafetensorsFile f) => float.Parse(f.Metadata["norm_scale"], System.Globalization.CultureInfo.InvariantCulture);
+
     static int[][] Documents()
     {
         // pre-tokenized "documents" for the tiny model (ids of printable characters)
@@ -41,7 +44,18 @@ public class ActivationProducerTests
         Assert.Equal(contexts[0][positions[0]], tokens[0]);
         Assert.Equal("att", f.Metadata["site"]);
         Assert.Equal("blocks.3.attn.hook_z", f.Metadata["hook_name"]);
-        Assert.True(float.Parse(f.Metadata["norm_scale"], System.Globalization.CultureInfo.InvariantCulture) > 0);
+        // norm_scale is s with E‖s·x‖² = 1 over chunk 0's rows (computed before bf16 rounding, hence the tolerance);
+        // every later chunk of the site records chunk 0's scale
+        var all = new float[expectedRows * 192];
+        f.ReadRowsAsFloat("acts", 0, expectedRows, all);
+        double meanSq = System.Numerics.Tensors.TensorPrimitives.SumOfSquares(all) / (double)expectedRows;
+        float normScale = ParseScale(f);
+        Assert.Equal(1 / Math.Sqrt(meanSq), normScale, 1e-3 * normScale);
+        for (int chunk = 1; chunk < chunks; chunk++)
+        {
+            using var later = SafetensorsFile.Open(ActivationProducer.ShardPath(tmp.Path, 3, HookSite.Att, chunk));
+            Assert.Equal(normScale, ParseScale(later));
+        }
 
         // the same rows straight from a forward hook, within bf16 rounding
         var direct = new float[64 * 192];

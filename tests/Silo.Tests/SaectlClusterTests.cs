@@ -71,6 +71,16 @@ public class SaectlClusterTests(SiloFixture fx)
         Assert.Contains($"error: no sweep 'cli-no-such' on the cluster at {fx.Url}", r.Stderr);
     }
 
+    /// <summary>watch of a sweep the cluster does not have: exit 1 at once, one line naming the sweep and the cluster.</summary>
+    [Fact]
+    public void WatchOfAnUnknownSweepFailsAtOnce()
+    {
+        var r = Saectl.Run(Cluster("watch", "cli-never-submitted"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Equal($"error: no sweep 'cli-never-submitted' on the cluster at {fx.Url}", r.Stderr.TrimEnd('\n'));
+        Assert.Equal("", r.Stdout);
+    }
+
     [Fact]
     public void BadSweepsComeBackWithTheSilosMessage()
     {
