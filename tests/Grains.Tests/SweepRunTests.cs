@@ -81,7 +81,7 @@ public sealed class SweepRunTests
                 var metrics = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(cluster.BlobPath(sae.Output + "metrics.json")))!;
                 Assert.Equal(sae.DeltaLoss!.Value, (double)metrics["delta_loss"]!, 4);
                 Assert.True(File.Exists(cluster.BlobPath(sae.Output + "eval.json")) && File.Exists(cluster.BlobPath(sae.Output + "latents.json")));
-                var gauge = Assert.Single(SaeClusterMetrics.Evaluations.Items.Where(e => e.Sweep == "full" && $"{e.Layer}.{e.Site}" == t.Site)).Results.Single(r => r.Name == sae.Name);
+                var gauge = Assert.Single(SaeClusterMetrics.Evaluations.Items, e => e.Sweep == "full" && $"{e.Layer}.{e.Site}" == t.Site).Results.Single(r => r.Name == sae.Name);
                 Assert.Equal(sae.CeLossScore!.Value, gauge.CeLossScore, 5);
             }
         var trainers = SaeClusterMetrics.Trainers.Items.Where(t => t.Sweep == "full").OrderBy(t => t.Layer).ToArray();
