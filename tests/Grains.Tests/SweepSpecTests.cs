@@ -100,7 +100,7 @@ public class SweepSpecTests
         Assert.Equal(1024, s.Training.BatchSize);
         Assert.Equal(204_800 + 32_768, s.ProducedTokens);
         Assert.Equal([SaeFormat.SaeLens, SaeFormat.GemmaScope, SaeFormat.DictLearn, SaeFormat.Sparsify], s.Training.Formats);
-        Assert.Equal(16_384, s.ModelEvalTokens);
+        Assert.Equal(8_192, s.ModelEvalTokens);
         Assert.Single(s.ModelEvalPaths, p => p.EndsWith("email/*.py"));
         Assert.All(s.CorpusPaths, p => Assert.True(Path.IsPathRooted(p)));
         Assert.True(CorpusDocuments.FromPatterns(s.CorpusPaths).Files.Count > 10);
