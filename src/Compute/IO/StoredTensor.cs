@@ -49,24 +49,8 @@ public sealed class StoredTensor
     public float[] ToFloat32()
     {
         var result = new float[ElementCount];
-        switch (Dtype)
-        {
-            case SafetensorsDtype.F32:
-                MemoryMarshal.Cast<byte, float>(Data).CopyTo(result);
-                break;
-            case SafetensorsDtype.F16:
-                F16.ToSingle(MemoryMarshal.Cast<byte, ushort>(Data), result);
-                break;
-            case SafetensorsDtype.BF16:
-                Bf16.ToSingle(MemoryMarshal.Cast<byte, ushort>(Data), result);
-                break;
-            case SafetensorsDtype.F64:
-                ReadOnlySpan<double> doubles = MemoryMarshal.Cast<byte, double>(Data);
-                for (int i = 0; i < result.Length; i++) result[i] = (float)doubles[i];
-                break;
-            default:
-                throw new InvalidOperationException($"{this} is not a floating-point tensor; ToFloat32 reads F32, F16, BF16 and F64");
-        }
+        if (!FloatConversion.TryToSingle(Dtype, Data, result))
+            throw new InvalidOperationException($"{this} is not a floating-point tensor; ToFloat32 reads F32, F16, BF16 and F64");
         return result;
     }
 

@@ -13,15 +13,7 @@ internal static class TensorReads
         if (!f.TryGet(name, out var info)) throw new DataException(f.Path, $"no tensor '{name}' (it has {string.Join(", ", f.Tensors.Select(t => t.Name))})");
         if (!info.Shape.SequenceEqual(shape))
             throw new DataException(f.Path, $"{name} has shape {Shape(info.Shape)}, expected {Shape(shape)} ({expectedFrom})");
-        if (info.Dtype == SafetensorsDtype.F64)
-        {
-            var d = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(f.Bytes(name));
-            var r = new float[d.Length];
-            for (int i = 0; i < d.Length; i++) r[i] = (float)d[i];
-            return r;
-        }
-        if (info.Dtype is not (SafetensorsDtype.F32 or SafetensorsDtype.F16 or SafetensorsDtype.BF16))
-            throw new DataException(f.Path, $"{name} is {info.Dtype}; SAE weights must be F32, F16, BF16 or F64");
+        if (!FloatConversion.IsFloat(info.Dtype)) throw new DataException(f.Path, $"{name} is {info.Dtype}; SAE weights must be F32, F16, BF16 or F64");
         return f.ReadAllAsFloat(name);
     }
 
@@ -30,8 +22,7 @@ internal static class TensorReads
     {
         if (!t.Shape.SequenceEqual(shape))
             throw new DataException(file, $"{name} has shape {Shape(t.Shape)}, expected {Shape(shape)} ({expectedFrom})");
-        if (t.Dtype is not (SafetensorsDtype.F32 or SafetensorsDtype.F16 or SafetensorsDtype.BF16 or SafetensorsDtype.F64))
-            throw new DataException(file, $"{name} is {t.Dtype}; SAE weights must be F32, F16, BF16 or F64");
+        if (!FloatConversion.IsFloat(t.Dtype)) throw new DataException(file, $"{name} is {t.Dtype}; SAE weights must be F32, F16, BF16 or F64");
         return t.ToFloat32();
     }
 

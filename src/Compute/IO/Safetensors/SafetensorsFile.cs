@@ -114,7 +114,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     /// <summary>
     /// Converts rows [<paramref name="rowStart"/>, <paramref name="rowStart"/> + <paramref name="rowCount"/>) of the
-    /// 2-D F32/F16/BF16 tensor <paramref name="name"/> [rows, cols] to float32 in the first rowCount·cols elements of <paramref name="dst"/>.
+    /// 2-D F32/F16/BF16/F64 tensor <paramref name="name"/> [rows, cols] to float32 in the first rowCount·cols elements of <paramref name="dst"/>.
     /// </summary>
     public void ReadRowsAsFloat(string name, long rowStart, int rowCount, Span<float> dst)
     {
@@ -132,7 +132,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         ConvertToFloat(info, rowStart * cols, dst[..(int)count]);
     }
 
-    /// <summary>Converts a whole F32/F16/BF16 tensor (any shape) to a new float32 array.</summary>
+    /// <summary>Converts a whole F32/F16/BF16/F64 tensor (any shape) to a new float32 array.</summary>
     public float[] ReadAllAsFloat(string name)
     {
         SafetensorsTensorInfo info = Get(name);
@@ -172,20 +172,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     private void ConvertToFloat(SafetensorsTensorInfo info, long firstElement, Span<float> dst)
     {
-        byte* src = Pointer(info.Name) + firstElement * info.Dtype.ElementSize();
-        switch (info.Dtype)
-        {
-            case SafetensorsDtype.F32:
-                new ReadOnlySpan<float>(src, dst.Length).CopyTo(dst);
-                break;
-            case SafetensorsDtype.F16:
-                F16.ToSingle(new ReadOnlySpan<ushort>(src, dst.Length), dst);
-                break;
-            case SafetensorsDtype.BF16:
-                Bf16.ToSingle(new ReadOnlySpan<ushort>(src, dst.Length), dst);
-                break;
-            default:
-                throw new InvalidOperationException($"{Path}: tensor '{info.Name}' is {info.Dtype}; only F32, F16 and BF16 convert to float");
-        }
+        if (!FloatConversion.TryToSingle(info.Dtype, Pointer(info.Name) + firstElement * info.Dtype.ElementSize(), dst))
+            throw new InvalidOperationException($"{Path}: tensor '{info.Name}' is {info.Dtype}; only F32, F16, BF16 and F64 convert to float");
     }
 }
