@@ -1,4 +1,3 @@
-using System.Text;
 using SaeCluster.Compute;
 
 namespace SaeCluster.Client.Report;
@@ -25,7 +24,7 @@ public static class ReportBuilder
         string html = ReportHtml.Render(data, DateTime.UtcNow, progress);
         string path = Path.GetFullPath(outPath ?? Path.Combine(data.Folder, DefaultFileName));
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        AtomicFile.Write(path, stream => stream.Write(Encoding.UTF8.GetBytes(html)));
+        AtomicFile.WriteText(path, html);
         return path;
     }
 }

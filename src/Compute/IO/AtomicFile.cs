@@ -4,7 +4,7 @@ namespace SaeCluster.Compute;
 /// Writes a file all-or-nothing: into <c>.{name}.tmp-{guid}</c> beside it, flushed to disk, then renamed over the target.
 /// A failure at any point removes the temp file, so readers see the old file or the complete new one, never a partial one.
 /// </summary>
-internal static class AtomicFile
+public static class AtomicFile
 {
     /// <summary>
     /// Runs <paramref name="write"/> on the temp file's stream, then renames it onto <paramref name="fullPath"/>. With
@@ -42,4 +42,7 @@ internal static class AtomicFile
             throw;
         }
     }
+
+    /// <summary>Writes <paramref name="text"/> as UTF-8, all-or-nothing.</summary>
+    public static void WriteText(string fullPath, string text) => Write(fullPath, stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(text)));
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using SaeCluster.Compute;
 
 namespace SaeCluster.Sae;
 
@@ -134,22 +135,15 @@ public sealed record SaeEvalResult(EvalSae Sae, JsonObject Eval, JsonObject Late
     public void Write(string? folder = null)
     {
         folder ??= Sae.Folder;
-        Atomic(Path.Combine(folder, "eval.json"), Eval.ToJsonString(Indented));
-        Atomic(Path.Combine(folder, "latents.json"), Latents.ToJsonString());
+        AtomicFile.WriteText(Path.Combine(folder, "eval.json"), Eval.ToJsonString(Indented));
+        AtomicFile.WriteText(Path.Combine(folder, "latents.json"), Latents.ToJsonString());
         string metricsPath = Path.Combine(folder, "metrics.json");
         if (File.Exists(metricsPath) && JsonNode.Parse(File.ReadAllText(metricsPath)) is JsonObject metrics)
         {
             foreach (var key in new[] { "delta_loss", "ce_loss_score", "kl", "ce_clean", "ce_sae", "ce_zero" }) metrics[key] = Eval[key]?.DeepClone();
             metrics["eval_l0"] = Eval["l0"]?.DeepClone();
             metrics["eval_fvu"] = Eval["fvu"]?.DeepClone();
-            Atomic(metricsPath, metrics.ToJsonString(Indented));
+            AtomicFile.WriteText(metricsPath, metrics.ToJsonString(Indented));
         }
-    }
-
-    static void Atomic(string path, string text)
-    {
-        string tmp = Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.tmp-{Guid.NewGuid():N}");
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, path, overwrite: true);
     }
 }
