@@ -1,3 +1,5 @@
+using SaeCluster.Sae;
+
 namespace SaeCluster.Client.Report;
 
 /// <summary>One latent of <c>latents.json</c>: its index, why it was picked (sample, densest, rarest), density, peak activation and examples.</summary>

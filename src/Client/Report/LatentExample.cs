@@ -1,3 +1,5 @@
+using SaeCluster.Sae;
+
 namespace SaeCluster.Client.Report;
 
 /// <summary>One context window of a latent: decoded tokens with the latent's activation on each, and its peak.</summary>

@@ -1,3 +1,5 @@
+using SaeCluster.Sae;
+
 namespace SaeCluster.Client.Report;
 
 /// <summary>An SAE's <c>latents.json</c> (written by <c>saectl eval</c>): chosen latents with their top-activating contexts.</summary>

@@ -1,3 +1,5 @@
+using SaeCluster.Sae;
+
 namespace SaeCluster.Client.Report;
 
 /// <summary>One bucket of context positions <c>[From, To)</c> of <c>eval.json</c>'s <c>by_position</c>, with its FVU and delta LM loss.</summary>

@@ -1,3 +1,5 @@
+using SaeCluster.Sae;
+
 namespace SaeCluster.Client.Report;
 
 /// <summary>

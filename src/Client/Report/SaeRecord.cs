@@ -1,4 +1,3 @@
-using SaeCluster.Compute;
 using SaeCluster.Sae;
 
 namespace SaeCluster.Client.Report;
@@ -72,7 +71,7 @@ internal sealed record SaeRecord(
             Eval: eval,
             Latents: Optional(folder, LatentSet.FileName, LatentSet.Read),
             TrainLog: File.Exists(Path.Combine(folder, TrainPoint.FileName)) ? TrainPoint.ReadLog(Path.Combine(folder, TrainPoint.FileName)) : [],
-            FiringDensity: eval?.FiringDensity ?? TrainingDensity(folder));
+            FiringDensity: eval?.FiringDensity ?? TrainingDensity(folder, width));
     }
 
     /// <summary>Whether <paramref name="folder"/> is an SAE folder: <c>cfg.json</c> and at least one of metrics.json / eval.json.</summary>
@@ -87,12 +86,6 @@ internal sealed record SaeRecord(
     }
 
     /// <summary>The firing densities training measured (SAELens' <c>sparsity.safetensors</c>), where there is no eval.json histogram.</summary>
-    static FiringDensity? TrainingDensity(string folder)
-    {
-        string path = Path.Combine(folder, SaeLensFormat.SparsityFile);
-        if (!File.Exists(path)) return null;
-        using var f = SafetensorsFile.Open(path);
-        if (!f.TryGet("sparsity", out _)) throw new DataException(path, "no 'sparsity' tensor");
-        return FiringDensity.FromLog10(f.ReadAllAsFloat("sparsity"), SaeLensFormat.SparsityFile);
-    }
+    static FiringDensity? TrainingDensity(string folder, int width) =>
+        SaeLensFormat.ReadSparsity(folder, width) is float[] log10 ? FiringDensity.FromLog10(log10, SaeLensFormat.SparsityFile) : null;
 }

@@ -21,9 +21,9 @@ public static class DictionaryLearningFormat
 
     public static (SaeWeights Weights, string Detail) Read(string weightsPath, string configPath)
     {
-        var config = JsonCfg.Load(configPath);
-        var trainer = config.Child("trainer") ?? throw new DataException(configPath, "trainer: missing");
-        string dictClass = trainer.String("dict_class");
+        var config = JsonFields.Open(configPath);
+        var trainer = config.Object("trainer") ?? throw new DataException(configPath, "trainer: missing");
+        string dictClass = trainer.RequiredString("dict_class");
         var root = TorchFile.Read(weightsPath);
         if (root is OrderedDictionary<string, object?> ckpt && ckpt.TryGetValue("ae", out var inner) && ckpt.ContainsKey("step"))
             root = inner; // a backup written during training: {"step", "ae": state_dict, "optimizer", …}
@@ -40,12 +40,12 @@ public static class DictionaryLearningFormat
         float[] F(string key, string from, params long[] shape) => TensorReads.Float(T(key), weightsPath, key, shape, from);
         void CheckConfig(int dIn, int dSae)
         {
-            if (trainer.IntOrNull("activation_dim") is int a && a != dIn)
+            if (trainer.Int("activation_dim") is int a && a != dIn)
                 throw new DataException(configPath, $"trainer.activation_dim = {a} but {WeightsFile} has d_in = {dIn}");
-            if (trainer.IntOrNull("dict_size") is int s && s != dSae)
+            if (trainer.Int("dict_size") is int s && s != dSae)
                 throw new DataException(configPath, $"trainer.dict_size = {s} but {WeightsFile} has d_sae = {dSae}");
         }
-        var provenance = ReadProvenance(trainer, config.Child("buffer"));
+        var provenance = ReadProvenance(trainer, config.Object("buffer"));
         var names = new Dictionary<string, string>();
         SaeWeights w;
         string detail = dictClass;
@@ -78,7 +78,7 @@ public static class DictionaryLearningFormat
                 if (kT.Shape.Length != 0 && kT.Shape.Aggregate(1L, (a, b) => a * b) != 1) throw new DataException(weightsPath, $"k must be a scalar, has shape {TensorReads.Shape(kT.Shape)}");
                 long k = kT.ScalarAsInt64();
                 if (k < 1 || k > dSae) throw new DataException(weightsPath, $"k = {k} must be in 1..d_sae ({dSae})");
-                if (trainer.IntOrNull("k") is int ck && ck != k)
+                if (trainer.Int("k") is int ck && ck != k)
                     throw new DataException(configPath, $"trainer.k = {ck} but the k buffer in {WeightsFile} is {k} (dictionary_learning refuses to load it)");
                 float theta = (float)T("threshold").ScalarAsDouble();
                 bool batch = dictClass == "BatchTopKSAE";
@@ -109,10 +109,10 @@ public static class DictionaryLearningFormat
         return (w.Validate(weightsPath, names), detail);
     }
 
-    static SaeProvenance ReadProvenance(JsonCfg trainer, JsonCfg? buffer)
+    static SaeProvenance ReadProvenance(JsonFields trainer, JsonFields? buffer)
     {
-        int? layer = trainer.IntOrNull("layer");
-        string? submodule = trainer.StringOrNull("submodule_name");
+        int? layer = trainer.Int("layer");
+        string? submodule = trainer.String("submodule_name");
         string? site = submodule == null ? null
             : submodule.StartsWith("resid_post") ? "res"
             : submodule.StartsWith("mlp_out") ? "mlp"
@@ -120,9 +120,9 @@ public static class DictionaryLearningFormat
             : submodule.StartsWith("attn_z") ? "att"
             : null;
         return new SaeProvenance(
-            ModelName: trainer.StringOrNull("lm_name"),
+            ModelName: trainer.String("lm_name"),
             HookName: layer is int l && site != null ? SaeProvenance.HookNameFor(l, site) : null,
-            ContextSize: buffer?.IntOrNull("ctx_len"));
+            ContextSize: buffer?.Int("ctx_len"));
     }
 
     /// <summary>The dict_class an SAE is written as.</summary>

@@ -1,14 +1,15 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using SaeCluster.Sae;
 
-namespace SaeCluster.Client.Report;
+namespace SaeCluster.Sae;
 
 /// <summary>
-/// One JSON object of an input file, read field by field: an absent or null field is null, a field of the wrong
-/// type is a <see cref="DataException"/> naming the file and the field's path (<c>eval.json: by_position[2].fvu: …</c>).
+/// One JSON object of an input file (an SAE's cfg.json, eval.json, a train_log.jsonl line…), read field by field:
+/// an absent or null field is null, a field of the wrong type is a <see cref="DataException"/> naming the file and
+/// the field's path (<c>eval.json: by_position[2].fvu: …</c>, <c>config.json: trainer.dict_class: …</c>).
 /// </summary>
-internal sealed class JsonFields
+public sealed class JsonFields
 {
     readonly JsonObject obj;
 
@@ -26,7 +27,17 @@ internal sealed class JsonFields
     public string Where { get; }
 
     /// <summary>Parses a whole file, which must hold one JSON object.</summary>
-    public static JsonFields Open(string path) => Parse(System.IO.File.ReadAllText(path), path, line: null);
+    public static JsonFields Open(string path) =>
+        System.IO.File.Exists(path) ? Parse(System.IO.File.ReadAllText(path), path, line: null) : throw new DataException(path, "not found");
+
+    /// <summary>An object built in code (a config rewritten before it is read), reported as <paramref name="file"/>.</summary>
+    public static JsonFields Of(string file, JsonObject obj) => new(file, "", obj);
+
+    /// <summary>The object itself.</summary>
+    public JsonObject Json => obj;
+
+    /// <summary>Whether the field is there and not null.</summary>
+    public bool Has(string key) => Get(key) != null;
 
     /// <summary>Parses one line of a JSON Lines file, which must hold one JSON object.</summary>
     public static JsonFields ParseLine(string text, string path, int line) => Parse(text, path, line);
@@ -51,7 +62,7 @@ internal sealed class JsonFields
     public double? Number(string key) => Get(key) switch
     {
         null => null,
-        JsonValue v when v.TryGetValue(out double d) => d,
+        var n when AsNumber(n) is double d => d,
         var other => throw Wrong(key, "a number", other),
     };
 
@@ -62,8 +73,8 @@ internal sealed class JsonFields
     public int? Int(string key) => Get(key) switch
     {
         null => null,
-        JsonValue v when v.TryGetValue(out double d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue => (int)d,
-        var other => throw Wrong(key, "a whole number", other),
+        var n when AsNumber(n) is double d && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue => (int)d,
+        var other => throw Wrong(key, "an integer", other),
     };
 
     /// <summary>A whole number that must be there.</summary>
@@ -73,8 +84,8 @@ internal sealed class JsonFields
     public long? Long(string key) => Get(key) switch
     {
         null => null,
-        JsonValue v when v.TryGetValue(out double d) && d == Math.Floor(d) && Math.Abs(d) < 9e15 => (long)d,
-        var other => throw Wrong(key, "a whole number", other),
+        var n when AsNumber(n) is double d && d == Math.Floor(d) && Math.Abs(d) < 9e15 => (long)d,
+        var other => throw Wrong(key, "an integer", other),
     };
 
     /// <summary>A string; null when absent.</summary>
@@ -96,6 +107,15 @@ internal sealed class JsonFields
         var other => throw Wrong(key, "true or false", other),
     };
 
+    /// <summary>A value that may be a bool or a string (SAELens' <c>normalize_activations</c> changed type in v3.4), as text; null when absent.</summary>
+    public string? BoolOrString(string key) => Get(key) switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue(out bool b) => b ? "true" : "false",
+        JsonValue v when v.TryGetValue(out string? s) => s,
+        var other => throw Wrong(key, "a string or a bool", other),
+    };
+
     /// <summary>A nested object; null when absent.</summary>
     public JsonFields? Object(string key) => Get(key) switch
     {
@@ -110,7 +130,7 @@ internal sealed class JsonFields
         : throw new DataException(File, $"{Path(key)}[{i}]: expected an object, found {Kind(n)}")).ToArray();
 
     /// <summary>An array of numbers; null when absent.</summary>
-    public double[]? Numbers(string key) => Array(key)?.Select((n, i) => n is JsonValue v && v.TryGetValue(out double d)
+    public double[]? Numbers(string key) => Array(key)?.Select((n, i) => AsNumber(n) is double d
         ? d
         : throw new DataException(File, $"{Path(key)}[{i}]: expected a number, found {Kind(n)}")).ToArray();
 
@@ -123,6 +143,10 @@ internal sealed class JsonFields
     public DataException Problem(string key, string problem) => new(File, $"{Path(key)}: {problem}");
 
     JsonNode? Get(string key) => obj.TryGetPropertyValue(key, out var n) ? n : null;
+
+    // a number however the node holds it: parsed text, or an int, long or double set in code
+    static double? AsNumber(JsonNode? n) =>
+        n is JsonValue && n.GetValueKind() == JsonValueKind.Number ? double.Parse(n.ToJsonString(), CultureInfo.InvariantCulture) : null;
 
     JsonArray? Array(string key) => Get(key) switch
     {
@@ -142,7 +166,7 @@ internal sealed class JsonFields
         null => "null",
         JsonObject => "an object",
         JsonArray => "an array",
-        _ => n.GetValueKind() == JsonValueKind.String ? $"the string {n.ToJsonString()}" : n.ToJsonString(),
+        _ => n.ToJsonString(),
     };
 
     static string FirstSentence(string message) => message.Split(" Path:", 2)[0].Split(" LineNumber:", 2)[0].TrimEnd('.');

@@ -25,27 +25,27 @@ public static class SaeLensFormat
     public static (SaeWeights Weights, string Detail) Read(string folder)
     {
         string cfgPath = Path.Combine(folder, CfgFile);
-        var cfg = JsonCfg.Load(cfgPath);
+        var cfg = JsonFields.Open(cfgPath);
         bool v6 = IsV6(cfg);
         if (!v6) cfg = Legacy(cfg);
 
-        int dIn = cfg.Int("d_in"), dSae = cfg.Int("d_sae");
+        int dIn = cfg.RequiredInt("d_in"), dSae = cfg.RequiredInt("d_sae");
         if (dIn < 1 || dSae < 1) throw new DataException(cfgPath, $"d_in = {dIn} and d_sae = {dSae} must both be ≥ 1");
-        string arch = cfg.StringOrNull("architecture") ?? "standard";
+        string arch = cfg.String("architecture") ?? "standard";
         var (architecture, k) = arch switch
         {
             "standard" => (SaeArchitecture.Relu, 0),
             "jumprelu" => (SaeArchitecture.JumpRelu, 0),
-            "topk" => (SaeArchitecture.TopK, cfg.IntOrNull("k") ?? 100), // TopKSAEConfig's default k
+            "topk" => (SaeArchitecture.TopK, cfg.Int("k") ?? 100), // TopKSAEConfig's default k
             "gated" => throw new DataException(cfgPath, "architecture: gated SAEs are not supported (standard, topk and jumprelu are)"),
             "batchtopk" or "matryoshka_batchtopk" => throw new DataException(cfgPath,
                 $"architecture: '{arch}' is a SAELens training checkpoint; load the inference SAE it saves (architecture jumprelu)"),
             _ => throw new DataException(cfgPath, $"architecture: unknown '{arch}' (expected standard, topk or jumprelu)"),
         };
         if (architecture == SaeArchitecture.TopK && (k < 1 || k > dSae)) throw new DataException(cfgPath, $"k = {k} must be in 1..d_sae ({dSae})");
-        var dtype = ParseDtype(cfg.StringOrNull("dtype"), cfgPath);
-        var normalization = ActivationNormalizationNames.Parse(cfg.BoolOrStringOrNull("normalize_activations"), cfgPath, "normalize_activations");
-        string reshape = cfg.StringOrNull("reshape_activations") ?? "none";
+        var dtype = ParseDtype(cfg.String("dtype"), cfgPath);
+        var normalization = ActivationNormalizationNames.Parse(cfg.BoolOrString("normalize_activations"), cfgPath, "normalize_activations");
+        string reshape = cfg.String("reshape_activations") ?? "none";
         if (reshape is not ("none" or "hook_z")) throw new DataException(cfgPath, $"reshape_activations: unknown '{reshape}' (expected none or hook_z)");
 
         string weightsPath = Path.Combine(folder, WeightsFile);
@@ -61,15 +61,15 @@ public static class SaeLensFormat
 
         var w = new SaeWeights(architecture, dIn, dSae, k, wEnc, bEnc, wDec, bDec, threshold)
         {
-            ApplyBDecToInput = cfg.BoolOrNull("apply_b_dec_to_input") ?? true,
+            ApplyBDecToInput = cfg.Bool("apply_b_dec_to_input") ?? true,
             Normalization = normalization,
             HookZ = reshape == "hook_z",
             StoredDtype = dtype,
-            Provenance = ReadProvenance(v6 ? cfg.Child("metadata") ?? cfg : cfg),
+            Provenance = ReadProvenance(v6 ? cfg.Object("metadata") ?? cfg : cfg),
             LogSparsity = ReadSparsity(folder, dSae),
         };
         string detail = $"cfg.json {(v6 ? "v6" : "legacy (v3–v5)")}";
-        if (architecture == SaeArchitecture.TopK && cfg.BoolOrNull("rescale_acts_by_decoder_norm") == true)
+        if (architecture == SaeArchitecture.TopK && cfg.Bool("rescale_acts_by_decoder_norm") == true)
         {
             w = w.WithUnitDecoderRows(w.DecoderRowNorms()); // top-k of pre·‖W_dec,j‖, decoded through W_dec/‖W_dec,j‖: the same codes and recon
             detail += "; rescale_acts_by_decoder_norm folded into the weights";
@@ -78,18 +78,18 @@ public static class SaeLensFormat
         return (w.Validate(weightsPath), detail);
     }
 
-    static bool IsV6(JsonCfg cfg)
+    static bool IsV6(JsonFields cfg)
     {
-        string? version = cfg.StringOrNull("sae_lens_version") ?? cfg.Child("metadata")?.StringOrNull("sae_lens_version");
+        string? version = cfg.String("sae_lens_version") ?? cfg.Object("metadata")?.String("sae_lens_version");
         if (version == null) return false;
         string major = version.Split('.', '-')[0];
         return int.TryParse(major, out int m) && m >= 6;
     }
 
     /// <summary>A v3–v5 cfg with the renames and defaults SAELens 6 applies to it (its <c>handle_pre_6_0_config</c>).</summary>
-    static JsonCfg Legacy(JsonCfg cfg)
+    static JsonFields Legacy(JsonFields cfg)
     {
-        var o = (JsonObject)cfg.Object.DeepClone();
+        var o = (JsonObject)cfg.Json.DeepClone();
         void Rename(string from, string to)
         {
             if (o.ContainsKey(from) && !o.ContainsKey(to)) { var v = o[from]; o.Remove(from); o[to] = v; }
@@ -98,10 +98,10 @@ public static class SaeLensFormat
         Rename("hook_point_layer", "hook_layer");
         Rename("hook_point_head_index", "hook_head_index");
         Rename("activation_fn_str", "activation_fn");
-        var c = new JsonCfg(cfg.File, o);
-        string activation = c.StringOrNull("activation_fn") ?? "relu";
-        string arch = c.StringOrNull("architecture") ?? "standard";
-        int? k = c.Child("activation_fn_kwargs")?.IntOrNull("k");
+        var c = JsonFields.Of(cfg.File, o);
+        string activation = c.String("activation_fn") ?? "relu";
+        string arch = c.String("architecture") ?? "standard";
+        int? k = c.Object("activation_fn_kwargs")?.Int("k");
         if (activation == "topk")
         {
             if (k == null && arch != "topk") throw new DataException(cfg.File, "activation_fn_kwargs.k: missing (a topk activation needs k)");
@@ -111,17 +111,17 @@ public static class SaeLensFormat
         else if (activation != "relu" && arch == "standard")
             throw new DataException(cfg.File, $"activation_fn: '{activation}' is not supported (relu or topk)");
         o["architecture"] = arch;
-        string? hook = c.StringOrNull("hook_name");
+        string? hook = c.String("hook_name");
         if (!o.ContainsKey("reshape_activations")) o["reshape_activations"] = hook != null && hook.Contains("hook_z") ? "hook_z" : "none";
-        return new JsonCfg(cfg.File, o);
+        return JsonFields.Of(cfg.File, o);
     }
 
-    static float[]? ScalingFactor(JsonCfg cfg, SafetensorsFile f, int dSae, string from)
+    static float[]? ScalingFactor(JsonFields cfg, SafetensorsFile f, int dSae, string from)
     {
         string? name = f.TryGet("finetuning_scaling_factor", out _) ? "finetuning_scaling_factor" : f.TryGet("scaling_factor", out _) ? "scaling_factor" : null;
         if (name == null)
         {
-            if (cfg.BoolOrNull("finetuning_scaling_factor") == true)
+            if (cfg.Bool("finetuning_scaling_factor") == true)
                 throw new DataException(f.Path, $"{CfgFile} sets finetuning_scaling_factor but the file has no finetuning_scaling_factor tensor");
             return null;
         }
@@ -146,15 +146,16 @@ public static class SaeLensFormat
         _ => "float32",
     };
 
-    static SaeProvenance ReadProvenance(JsonCfg m) => new(
-        ModelName: m.StringOrNull("model_name"),
-        HookName: m.StringOrNull("hook_name"),
-        ContextSize: m.IntOrNull("context_size"),
-        DatasetPath: m.StringOrNull("dataset_path"),
-        PrependBos: m.BoolOrNull("prepend_bos") ?? true,
-        HookHeadIndex: m.IntOrNull("hook_head_index"));
+    static SaeProvenance ReadProvenance(JsonFields m) => new(
+        ModelName: m.String("model_name"),
+        HookName: m.String("hook_name"),
+        ContextSize: m.Int("context_size"),
+        DatasetPath: m.String("dataset_path"),
+        PrependBos: m.Bool("prepend_bos") ?? true,
+        HookHeadIndex: m.Int("hook_head_index"));
 
-    static float[]? ReadSparsity(string folder, int dSae)
+    /// <summary>The log10 firing fractions of <c>sparsity.safetensors</c> in <paramref name="folder"/>, or null when there is none.</summary>
+    public static float[]? ReadSparsity(string folder, int dSae)
     {
         string path = Path.Combine(folder, SparsityFile);
         if (!File.Exists(path)) return null;

@@ -33,15 +33,15 @@ public static class SparsifyFormat
     public static (SaeWeights Weights, string Detail) Read(string folder)
     {
         string cfgPath = Path.Combine(folder, CfgFile);
-        var cfg = JsonCfg.Load(cfgPath);
-        int dIn = cfg.Int("d_in");
-        int numLatents = cfg.IntOrNull("num_latents") ?? 0, expansion = cfg.IntOrNull("expansion_factor") ?? 32;
+        var cfg = JsonFields.Open(cfgPath);
+        int dIn = cfg.RequiredInt("d_in");
+        int numLatents = cfg.Int("num_latents") ?? 0, expansion = cfg.Int("expansion_factor") ?? 32;
         int dSae = numLatents != 0 ? numLatents : dIn * expansion;
-        int k = cfg.IntOrNull("k") ?? 32;
-        string activation = cfg.StringOrNull("activation") ?? "topk"; // files from 2024 have no activation field
+        int k = cfg.Int("k") ?? 32;
+        string activation = cfg.String("activation") ?? "topk"; // files from 2024 have no activation field
         if (activation != "topk") throw new DataException(cfgPath, $"activation: '{activation}' is not supported (topk is)");
-        if (cfg.BoolOrNull("skip_connection") == true) throw new DataException(cfgPath, "skip_connection: coders with a skip connection (W_skip) are not supported");
-        bool transcode = cfg.BoolOrNull("transcode") == true;
+        if (cfg.Bool("skip_connection") == true) throw new DataException(cfgPath, "skip_connection: coders with a skip connection (W_skip) are not supported");
+        bool transcode = cfg.Bool("transcode") == true;
         if (dIn < 1 || dSae < 1) throw new DataException(cfgPath, $"d_in = {dIn} and d_sae = {dSae} must both be ≥ 1");
         if (k < 1 || k > dSae) throw new DataException(cfgPath, $"k = {k} must be in 1..d_sae ({dSae})");
 
