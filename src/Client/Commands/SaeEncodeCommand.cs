@@ -109,17 +109,6 @@ public static class SaeEncodeCommand
     {
         long active = 0;
         foreach (float c in codes) if (c != 0) active++;
-        var mean = new double[w.DIn];
-        for (int r = 0; r < rows; r++) for (int i = 0; i < w.DIn; i++) mean[i] += x[(long)r * w.DIn + i];
-        for (int i = 0; i < w.DIn; i++) mean[i] /= Math.Max(1, rows);
-        double err = 0, total = 0;
-        for (int r = 0; r < rows; r++)
-            for (int i = 0; i < w.DIn; i++)
-            {
-                long at = (long)r * w.DIn + i;
-                double e = x[at] - recon[at], c = x[at] - mean[i];
-                err += e * e; total += c * c;
-            }
-        return (active / (double)Math.Max(1, rows), total > 0 ? err / total : double.NaN);
+        return (active / (double)Math.Max(1, rows), PooledFvu.Of(x, recon, rows, w.DIn));
     }
 }

@@ -69,14 +69,4 @@ internal sealed class SaeEvalAccumulator
             BucketDelta[b] += ceSae[t] - ceClean[t]; BucketCeTokens[b]++;
         }
     }
-
-    /// <summary>1 − explained variance over the pooled tokens: Σ‖x − x̂‖² / Σ‖x − x̄‖².</summary>
-    public static double Fvu(double sqErr, double sumSq, double[] sumX, long tokens)
-    {
-        if (tokens == 0) return double.NaN;
-        double meanSq = 0;
-        foreach (double s in sumX) meanSq += s * s;
-        double total = sumSq - meanSq / tokens; // Σ‖x‖² − N‖x̄‖²
-        return total > 0 ? sqErr / total : double.NaN;
-    }
 }

@@ -27,7 +27,7 @@ public sealed record SaeEvalResult(EvalSae Sae, JsonObject Eval, JsonObject Late
     {
         var s = a.Sae;
         var w = s.Weights;
-        double fvu = SaeEvalAccumulator.Fvu(a.SqErr, a.SumSq, a.SumX, a.Tokens);
+        double fvu = PooledFvu.From(a.SqErr, a.SumSq, a.SumX, a.Tokens);
         double ceSae = a.CeSae / Math.Max(1, a.CeTokens);
         double l0 = a.L0PerToken.Count > 0 ? a.L0PerToken.Average() : double.NaN;
         var sortedL0 = a.L0PerToken.Order().ToArray();
@@ -61,7 +61,7 @@ public sealed record SaeEvalResult(EvalSae Sae, JsonObject Eval, JsonObject Late
             byPosition.Add(new JsonObject
             {
                 ["from"] = from, ["to"] = to, ["tokens"] = a.BucketTokens[b],
-                ["fvu"] = Finite(SaeEvalAccumulator.Fvu(a.BucketSqErr[b], a.BucketSumSq[b], a.BucketSumX[b], a.BucketTokens[b])),
+                ["fvu"] = Finite(PooledFvu.From(a.BucketSqErr[b], a.BucketSumSq[b], a.BucketSumX[b], a.BucketTokens[b])),
                 ["delta_loss"] = a.BucketCeTokens[b] > 0 ? a.BucketDelta[b] / a.BucketCeTokens[b] : null,
                 ["ce_clean"] = bucketCleanTokens[b] > 0 ? bucketClean[b] / bucketCleanTokens[b] : null,
             });
