@@ -161,21 +161,10 @@ public static class SaeFiles
         if (File.Exists(outDir)) throw new ConfigException("--out", $"{outDir} is a file, not a folder");
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !overwrite)
             throw new ConfigException("--out", $"{outDir} already exists and is not empty (pass --overwrite to replace it)");
-        string parent = Path.GetDirectoryName(outDir)!;
-        Directory.CreateDirectory(parent);
-        string tmp = Path.Combine(parent, $".{Path.GetFileName(outDir)}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
-        try
+        return StagedFolder.Write(outDir, tmp =>
         {
             var (written, note) = WriteInto(w, format, tmp);
-            if (Directory.Exists(outDir)) Directory.Delete(outDir, true);
-            Directory.Move(tmp, outDir);
             return (Path.GetFullPath(Path.Combine(outDir, Path.GetRelativePath(tmp, written))), note);
-        }
-        catch
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-            throw;
-        }
+        });
     }
 }

@@ -29,11 +29,7 @@ public static class SaeOutputWriter
             HookZ = meta.GetValueOrDefault("site") == "att", // the heads before o_proj: SAELens reshapes [.., heads, d_head] inputs
             LogSparsity = eval.FiringCounts.Select(n => (float)Math.Log10(n / (double)Math.Max(1, eval.Tokens) + 1e-10)).ToArray(),
         };
-        string parent = Path.GetDirectoryName(Path.GetFullPath(folder))!;
-        Directory.CreateDirectory(parent);
-        string tmp = Path.Combine(parent, $".{Path.GetFileName(folder)}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
-        try
+        StagedFolder.Write(folder, tmp =>
         {
             var ours = new JsonObject
             {
@@ -76,13 +72,7 @@ public static class SaeOutputWriter
                 Directory.CreateDirectory(sub);
                 SaeFiles.WriteInto(weights, f, sub, f == SaeFormat.FunctionGemma ? TrainingHistory.FromLog(trainLog) : null);
             }
-            if (Directory.Exists(folder)) Directory.Delete(folder, true);
-            Directory.Move(tmp, folder);
-        }
-        catch
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-            throw;
-        }
+            return folder;
+        });
     }
 }
