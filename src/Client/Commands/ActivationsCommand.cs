@@ -39,10 +39,7 @@ public static class ActivationsCommand
             SiteSelection selection;
             try { selection = SiteSelection.Parse(pr.GetValue(sites)!, config.Layers); }
             catch (ArgumentException e) { throw new ConfigException("--sites", e.Message.Replace("--sites: ", "")); }
-            CorpusDocuments corpus;
-            try { corpus = CorpusDocuments.FromPatterns(pr.GetValue(data)!, pr.GetValue(textField)!); }
-            catch (FileNotFoundException e) { throw new ConfigException("--data", e.Message); }
-            corpus.CheckParquetColumns(); // a missing --text-field column fails before the model loads
+            var corpus = CliValues.Corpus(pr.GetValue(data)!, pr.GetValue(textField)!); // a bad path or missing column fails before the model loads
             string tokenizerPath = Path.Combine(modelDir, "tokenizer.json");
             var tokenizer = GemmaTokenizer.Load(tokenizerPath);
             var gemma = GemmaModel.Load(modelDir, selection.DeepestLayer + 1);

@@ -36,10 +36,7 @@ public static class EvalCommand
             string modelDir = Path.GetFullPath(pr.GetValue(model)!);
             if (!File.Exists(Path.Combine(modelDir, "config.json"))) throw new ConfigException("--model", $"{modelDir} has no config.json");
             var saes = pr.GetValue(sae)!.SelectMany(SaeFiles.FindAll).Distinct().Select(p => SaeFiles.Read(p)).ToArray();
-            CorpusDocuments corpus;
-            try { corpus = CorpusDocuments.FromPatterns(pr.GetValue(data)!, pr.GetValue(textField)!); }
-            catch (FileNotFoundException e) { throw new ConfigException("--data", e.Message); }
-            corpus.CheckParquetColumns();
+            var corpus = CliValues.Corpus(pr.GetValue(data)!, pr.GetValue(textField)!); // a bad path or missing column fails before the model loads
             bool q = pr.GetValue(quiet);
             if (!q) Console.Error.WriteLine($"{saes.Length} SAE(s) on {modelDir}: {options.Tokens:N0} tokens of {corpus.Files.Count} corpus file(s); " +
                 (options.IncludeSpecial ? "BOS/EOS/pad positions included" : "BOS/EOS/pad positions keep their clean activation and are left out of every average (--include-special counts them)"));
