@@ -132,21 +132,15 @@ public sealed record SaeWeights(
     /// </summary>
     public SaeWeights WithUnitDecoderRows(float[] norms)
     {
-        var wEnc = (float[])WEnc.Clone();
-        var wDec = (float[])WDec.Clone();
-        var bEnc = (float[])BEnc.Clone();
-        var threshold = (float[]?)Threshold?.Clone();
-        for (int j = 0; j < DSae; j++)
-        {
-            float n = norms[j];
-            if (!(n > 0)) continue; // an all-zero row stays as it is
-            TensorPrimitives.Divide(wDec.AsSpan(j * DIn, DIn), n, wDec.AsSpan(j * DIn, DIn));
-            bEnc[j] *= n;
-            if (threshold != null) threshold[j] *= n;
-        }
-        Parallel.For(0, DIn, i => TensorPrimitives.Multiply(wEnc.AsSpan(i * DSae, DSae), norms, wEnc.AsSpan(i * DSae, DSae)));
-        for (int i = 0; i < DIn; i++) // rows of zero norm keep their encoder column
-            for (int j = 0; j < DSae; j++) if (!(norms[j] > 0)) wEnc[i * DSae + j] = WEnc[i * DSae + j];
+        var scale = norms.Select(n => n > 0 ? n : 1f).ToArray(); // an all-zero row stays as it is
+        var wEnc = new float[WEnc.Length];
+        var wDec = new float[WDec.Length];
+        var bEnc = new float[DSae];
+        TensorPrimitives.Multiply(BEnc, scale, bEnc);
+        float[]? threshold = null;
+        if (Threshold != null) TensorPrimitives.Multiply(Threshold, scale, threshold = new float[DSae]);
+        for (int j = 0; j < DSae; j++) TensorPrimitives.Divide(WDec.AsSpan(j * DIn, DIn), scale[j], wDec.AsSpan(j * DIn, DIn));
+        Parallel.For(0, DIn, i => TensorPrimitives.Multiply(WEnc.AsSpan(i * DSae, DSae), scale, wEnc.AsSpan(i * DSae, DSae)));
         return this with { WEnc = wEnc, WDec = wDec, BEnc = bEnc, Threshold = threshold };
     }
 
