@@ -23,23 +23,22 @@ public sealed class LatentExamples
     /// Offers the codes [rows·T, d_sae] of a batch of contexts <paramref name="ids"/> [rows·T]; <paramref name="counted"/>
     /// marks the positions that may be examples (not BOS/EOS/pad unless those are included).
     /// </summary>
-    public void Offer(ReadOnlySpan<float> codes, int[] ids, int T, bool[] counted)
+    public void Offer(float[] codes, int[] ids, int T, bool[] counted)
     {
         int dSae = _heaps.Length, n = ids.Length, after = Math.Min(4, _window / 4);
-        var codesArr = codes.ToArray();
         Parallel.For(0, dSae, j =>
         {
             var heap = _heaps[j];
             for (int t = 0; t < n; t++)
             {
                 if (!counted[t]) continue;
-                float a = codesArr[(long)t * dSae + j];
+                float a = codes[(long)t * dSae + j];
                 if (a <= 0 || (heap.Count == _keep && heap.TryPeek(out _, out float min) && a <= min)) continue;
                 int row = t / T, p = t % T;
                 int end = Math.Min(T, p + 1 + after), start = Math.Max(0, end - _window);
                 var tokens = ids.AsSpan(row * T + start, end - start).ToArray();
                 var acts = new float[end - start];
-                for (int i = 0; i < acts.Length; i++) acts[i] = counted[row * T + start + i] ? codesArr[(long)(row * T + start + i) * dSae + j] : 0f;
+                for (int i = 0; i < acts.Length; i++) acts[i] = counted[row * T + start + i] ? codes[(long)(row * T + start + i) * dSae + j] : 0f;
                 heap.Enqueue(new Example(a, tokens, acts, p - start), a);
                 if (heap.Count > _keep) heap.Dequeue();
             }
